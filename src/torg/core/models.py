@@ -1,0 +1,127 @@
+"""Engine tables shared by every area: numbering, change log, document links,
+system settings, the job queue and API tokens."""
+from __future__ import annotations
+
+import secrets
+
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class NumberSequence(models.Model):
+    """The last number given in one scope (document type, organization prefix, year). Gap-free:
+    it is advanced inside the transaction that saves the document, so a rollback gives the number back."""
+
+    scope = models.CharField(max_length=120, unique=True)
+    last_value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("number sequence")
+
+
+class SystemSettings(models.Model):
+    """One row (pk=1) of company-wide settings."""
+
+    period_lock_date = models.DateField(
+        _("period lock date"), null=True, blank=True,
+        help_text=_("Documents dated on or before this date cannot be posted, unposted or changed."),
+    )
+    company_name = models.CharField(_("company name"), max_length=200, default="torg")
+
+    class Meta:
+        verbose_name = _("system settings")
+        verbose_name_plural = _("system settings")
+
+    @classmethod
+    def get(cls) -> SystemSettings:
+        obj, _created = cls.objects.get_or_create(pk=1)
+        return obj
+
+
+class ChangeLogEntry(models.Model):
+    """Who did what to a document or catalog entry, and when."""
+
+    class Action(models.TextChoices):
+        CREATED = "created", _("created")
+        CHANGED = "changed", _("changed")
+        POSTED = "posted", _("posted")
+        REPOSTED = "reposted", _("re-posted")
+        UNPOSTED = "unposted", _("unposted")
+        DELETED = "deleted", _("deleted")
+        MARKED = "marked", _("marked for deletion")
+        UNMARKED = "unmarked", _("deletion mark removed")
+
+    content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    object_id = models.PositiveBigIntegerField()
+    at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    changes = models.JSONField(default=dict, blank=True)
+    comment = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["content_type", "object_id", "at"])]
+        ordering = ["-at", "-id"]
+        verbose_name = _("change log entry")
+
+
+class DocumentLink(models.Model):
+    """`target` was created based on `source` (ввод на основании)."""
+
+    source_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    source_id = models.PositiveBigIntegerField()
+    target_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
+    target_id = models.PositiveBigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source_type", "source_id", "target_type", "target_id"], name="core_doclink_uniq")
+        ]
+        indexes = [models.Index(fields=["target_type", "target_id"])]
+
+
+class Job(models.Model):
+    """A unit of background work (fiscal queue, e-mail, exchanges, cost recalculation)."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("queued")  # waiting for a worker (run_after may be in the future)
+        RUNNING = "running", _("running")  # a worker has claimed it
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")  # gave up after max_attempts; a person may retry
+
+    name = models.CharField(max_length=100)
+    payload = models.JSONField(default=dict)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    run_after = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveIntegerField(default=0)
+    max_attempts = models.PositiveIntegerField(default=8)
+    last_error = models.TextField(blank=True)
+    unique_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    worker = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "run_after"])]
+        verbose_name = _("background job")
+
+
+def _new_token() -> str:
+    return secrets.token_hex(20)
+
+
+class ApiToken(models.Model):
+    """A bearer token for the REST API (`Authorization: Bearer <key>`)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    key = models.CharField(max_length=64, unique=True, default=_new_token)
+    name = models.CharField(_("name"), max_length=100, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("API token")

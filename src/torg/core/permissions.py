@@ -1,0 +1,81 @@
+"""Roles and what they may do: the one place where access is decided.
+
+A role is a Django group whose name is one of `Role`. A capability is a
+string such as "stock.post". Views, API endpoints and services ask
+`has_capability(user, "...")`; the permission-matrix tests walk this table.
+Row rules (which organizations, a courier's own trips, a client's own data)
+are added here as the areas that need them arrive.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    ADMINISTRATOR = "administrator", _("Administrator")
+    SALES_MANAGER = "sales_manager", _("Sales manager")
+    STOREKEEPER = "storekeeper", _("Storekeeper")
+    ACCOUNTANT = "accountant", _("Accountant")
+    CASHIER = "cashier", _("Cashier")
+    COURIER = "courier", _("Courier")
+    LOGISTICIAN = "logistician", _("Logistician")
+    SALES_DIRECTOR = "sales_director", _("Sales director")
+
+
+class Cap:
+    """Capability names."""
+
+    CATALOGS_VIEW = "catalogs.view"  # see catalogs (items, partners, warehouses…)
+    CATALOGS_EDIT = "catalogs.edit"  # change items, partners, counterparties, contacts, prices
+    COMPANY_EDIT = "company.edit"  # change organizations, warehouses, cash desks, bank accounts, price types
+    STOCK_VIEW = "stock.view"  # see stock documents
+    STOCK_EDIT = "stock.edit"  # create and change stock documents
+    STOCK_POST = "stock.post"  # post and unpost stock documents
+    REPORTS_STOCK = "reports.stock"  # the stock report
+    USERS_MANAGE = "users.manage"  # users, roles, API tokens
+    SETTINGS_MANAGE = "settings.manage"  # period lock date, company settings
+    API = "api.use"  # use the REST API at all
+
+
+ALL_CAPS = frozenset(v for k, v in vars(Cap).items() if k.isupper())
+
+ROLE_CAPS: dict[str, frozenset[str]] = {
+    Role.ADMINISTRATOR: ALL_CAPS,
+    Role.SALES_MANAGER: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API}),
+    Role.STOREKEEPER: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.STOCK_EDIT, Cap.STOCK_POST,
+                                 Cap.REPORTS_STOCK, Cap.API}),
+    Role.ACCOUNTANT: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.COMPANY_EDIT, Cap.STOCK_VIEW,
+                                Cap.STOCK_EDIT, Cap.STOCK_POST, Cap.REPORTS_STOCK, Cap.SETTINGS_MANAGE, Cap.API}),
+    Role.CASHIER: frozenset({Cap.CATALOGS_VIEW}),
+    Role.COURIER: frozenset(),
+    Role.LOGISTICIAN: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK}),
+    Role.SALES_DIRECTOR: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API}),
+}
+
+
+def user_roles(user: Any) -> set[str]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    cached = getattr(user, "_torg_roles", None)
+    if cached is None:
+        cached = set(user.groups.values_list("name", flat=True))
+        user._torg_roles = cached
+    return cached
+
+
+def capabilities(user: Any) -> frozenset[str]:
+    if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+        return frozenset()
+    if user.is_superuser:
+        return ALL_CAPS
+    caps: set[str] = set()
+    for role in user_roles(user):
+        caps |= ROLE_CAPS.get(role, frozenset())
+    return frozenset(caps)
+
+
+def has_capability(user: Any, capability: str) -> bool:
+    return capability in capabilities(user)

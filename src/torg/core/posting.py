@@ -1,0 +1,374 @@
+"""The posting engine: the only code that writes registers.
+
+`write_movements(document, movements)` makes the document's stored movements
+equal to `movements`, inside the caller's transaction:
+
+1. per register (in lock order) read the stored movements of the document;
+2. if they equal the new ones, nothing is written;
+3. otherwise replace the movement rows and apply the *difference* per key to
+   the kept totals and per (key, month) to the monthly totals, with one
+   `INSERT … ON CONFLICT DO UPDATE … RETURNING` per table whose rows are
+   sorted by key — the row locks are therefore always taken in one order;
+4. for controlled registers, check the new balance of exactly the keys whose
+   balance went down; any shortfall aborts the whole transaction.
+
+Documents call it through `torg.core.documents.post_document` / `unpost_document`.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db import connection, models, transaction
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+from torg.core.errors import CoreError, ErrorCode
+from torg.core.registers import Movement, RecordType, Register, month_of
+
+UPSERT_CHUNK = 400
+
+
+@dataclass
+class Shortfall:
+    register: Register
+    dims: tuple[Any, ...]
+    resource: str
+    need: Decimal
+    have: Decimal
+    balance_after: Decimal
+    line_nos: list[int] = field(default_factory=list)
+    dependents: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+
+    def message(self) -> str:
+        fmt = {k: v for k, v in self.names.items()}
+        if self.need > 0:
+            text = str(self.register.shortage_message or _("Not enough at {key}")).format(
+                key=self.register.key_of(self.dims), **fmt
+            )
+            text = _("%(what)s: need %(need)s, have %(have)s") % {
+                "what": text,
+                "need": _fmt(self.need),
+                "have": _fmt(self.have),
+            }
+            if self.line_nos:
+                text = _("Line %(lines)s: %(text)s") % {"lines": ", ".join(map(str, self.line_nos)), "text": text}
+            return text
+        text = str(self.register.shortage_message or "{key}").format(key=self.register.key_of(self.dims), **fmt)
+        text = _("%(what)s would fall to %(balance)s") % {"what": text, "balance": _fmt(self.balance_after)}
+        if self.dependents:
+            text += ". " + _("Later documents use it: %(docs)s") % {"docs": "; ".join(self.dependents)}
+        return text
+
+
+def _fmt(value: Decimal) -> str:
+    return number_format(value.normalize() if value == value.to_integral() else value, use_l10n=True)
+
+
+class ShortageError(CoreError):
+    """Posting would leave a controlled register negative. Nothing was written."""
+
+    def __init__(self, shortfalls: list[Shortfall]):
+        self.shortfalls = shortfalls
+        super().__init__(ErrorCode.SHORTAGE, "; ".join(s.message() for s in shortfalls))
+
+
+def _require_atomic() -> None:
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("register writes must run inside transaction.atomic()")
+
+
+def write_movements(
+    document: models.Model, movements: Iterable[Movement], registers: Sequence[Register]
+) -> dict[Register, set[str]]:
+    """Make the document's movements equal `movements` in every register of `registers`.
+
+    Returns, per register, the keys whose movements changed (empty when nothing changed)."""
+    _require_atomic()
+    ct = ContentType.objects.get_for_model(document)
+    by_register: dict[Register, list[Movement]] = defaultdict(list)
+    for m in movements:
+        by_register[m.register].append(m)
+    unknown = set(by_register) - set(registers)
+    if unknown:
+        raise RuntimeError(f"{type(document).__name__} writes undeclared registers {sorted(r.label for r in unknown)}")
+    shortfalls: list[Shortfall] = []
+    changed: dict[Register, set[str]] = {}
+    for register in sorted(set(registers), key=lambda r: (r.lock_order, r.label)):
+        found, keys = _write_register(register, ct, document.pk, by_register.get(register, []))
+        shortfalls += found
+        if keys:
+            changed[register] = keys
+    if shortfalls:
+        _describe(shortfalls, ct, document.pk)
+        raise ShortageError(shortfalls)
+    return changed
+
+
+def _stored(register: Register, ct: ContentType, doc_id: int) -> list[Movement]:
+    fields = ["line_no", "period", "record_type", *register.dim_attnames, *register.resource_names]
+    rows = register.movement_model.objects.filter(  # type: ignore[attr-defined]
+        recorder_type=ct, recorder_id=doc_id
+    ).values_list(*fields)
+    n_dims = len(register.dimensions)
+    result = []
+    for row in rows:
+        dims = tuple(row[3 : 3 + n_dims])
+        res = tuple(
+            Decimal(str(v)).quantize(r.quantum) for v, r in zip(row[3 + n_dims :], register.resources, strict=True)
+        )
+        result.append(Movement(register, row[1], row[2], dims, res, row[0]))
+    return result
+
+
+def _write_register(
+    register: Register, ct: ContentType, doc_id: int, new: list[Movement]
+) -> tuple[list[Shortfall], set[str]]:
+    old = _stored(register, ct, doc_id)
+    if Counter(m.comparable() for m in old) == Counter(m.comparable() for m in new):
+        return [], set()
+    n_res = len(register.resources)
+    zero = tuple(Decimal(0) for _ in range(n_res))
+    total_delta: dict[str, list[Any]] = {}
+    monthly_delta: dict[tuple[str, dt.date], list[Any]] = {}
+
+    def apply(m: Movement, sign: int) -> None:
+        key = m.key
+        entry = total_delta.setdefault(key, [m.dims, list(zero)])
+        for i in range(n_res):
+            entry[1][i] += sign * m.signed(i)
+        month = month_of(m.period)
+        mentry = monthly_delta.setdefault((key, month), [m.dims, list(zero), list(zero)])
+        side = 1 if m.record_type == RecordType.RECEIPT else 2
+        for i in range(n_res):
+            mentry[side][i] += sign * m.resources[i]
+
+    for m in old:
+        apply(m, -1)
+    for m in new:
+        apply(m, +1)
+
+    model = register.movement_model
+    if old:
+        model.objects.filter(recorder_type=ct, recorder_id=doc_id)._raw_delete(  # type: ignore[attr-defined]
+            model.objects.db  # type: ignore[attr-defined]
+        )
+    if new:
+        objs = []
+        for m in new:
+            values: dict[str, Any] = {
+                "recorder_type_id": ct.pk,
+                "recorder_id": doc_id,
+                "line_no": m.line_no,
+                "period": m.period,
+                "record_type": m.record_type,
+                "key": m.key,
+            }
+            values.update(zip(register.dim_attnames, m.dims, strict=True))
+            values.update(zip(register.resource_names, m.resources, strict=True))
+            objs.append(model(**values))
+        model.objects.bulk_create(objs, batch_size=500)  # type: ignore[attr-defined]
+
+    shortfalls: list[Shortfall] = []
+    if register.is_balance:
+        changed = sorted((k, v) for k, v in total_delta.items() if any(v[1]))
+        if changed:
+            balances = _upsert_add(
+                register.total_model._meta.db_table,  # type: ignore[union-attr]
+                conflict=["key"],
+                fixed=["key", *register.dim_attnames],
+                added=register.resource_names,
+                rows=[[k, *dims, *deltas] for k, (dims, deltas) in changed],
+            )
+            if register.controlled:
+                shortfalls = _check(register, changed, balances, new)
+        monthly_added = [f"{r}_{side}" for side in ("receipt", "expense") for r in register.resource_names]
+        mrows = [
+            [k, _date_param(month), *dims, *rec, *exp]
+            for (k, month), (dims, rec, exp) in sorted(monthly_delta.items())
+            if any(rec) or any(exp)
+        ]
+    else:
+        monthly_added = register.resource_names
+        mrows = [
+            [k, _date_param(month), *dims, *[r + e for r, e in zip(rec, exp, strict=True)]]
+            for (k, month), (dims, rec, exp) in sorted(monthly_delta.items())
+            if any(rec) or any(exp)
+        ]
+    if mrows:
+        _upsert_add(
+            register.monthly_model._meta.db_table,
+            conflict=["key", "month"],
+            fixed=["key", "month", *register.dim_attnames],
+            added=monthly_added,
+            rows=mrows,
+            returning=False,
+        )
+    return shortfalls, set(total_delta)
+
+
+def _date_param(value: dt.date) -> Any:
+    return connection.ops.adapt_datefield_value(value)
+
+
+def _upsert_add(
+    table: str,
+    conflict: list[str],
+    fixed: list[str],
+    added: list[str],
+    rows: list[list[Any]],
+    returning: bool = True,
+) -> dict[str, tuple[Decimal, ...]]:
+    """INSERT rows, or add their `added` columns to the existing row; return the new values by key."""
+    qn = connection.ops.quote_name
+    cols = [*fixed, *added]
+    set_clause = ", ".join(f"{qn(c)} = {qn(table)}.{qn(c)} + excluded.{qn(c)}" for c in added)
+    result: dict[str, tuple[Decimal, ...]] = {}
+    row_sql = "(" + ", ".join(["%s"] * len(cols)) + ")"
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), UPSERT_CHUNK):
+            chunk = rows[start : start + UPSERT_CHUNK]
+            sql = (
+                f"INSERT INTO {qn(table)} ({', '.join(qn(c) for c in cols)}) VALUES "
+                + ", ".join([row_sql] * len(chunk))
+                + f" ON CONFLICT ({', '.join(qn(c) for c in conflict)}) DO UPDATE SET {set_clause}"
+            )
+            if returning:
+                sql += f" RETURNING {qn('key')}, " + ", ".join(qn(c) for c in added)
+            cursor.execute(sql, [v for row in chunk for v in row])
+            if returning:
+                for row in cursor.fetchall():
+                    result[row[0]] = tuple(Decimal(str(v)) for v in row[1:])
+    return result
+
+
+def _check(
+    register: Register,
+    changed: list[tuple[str, list[Any]]],
+    balances: dict[str, tuple[Decimal, ...]],
+    new: list[Movement],
+) -> list[Shortfall]:
+    shortfalls = []
+    for key, (dims, deltas) in changed:
+        after = balances[key]
+        for i, resource in enumerate(register.resources):
+            if deltas[i] >= 0:
+                continue
+            balance_after = after[i].quantize(resource.quantum)
+            if balance_after >= 0:
+                continue
+            mine = [m for m in new if m.key == key]
+            net_out = -sum((m.signed(i) for m in mine), Decimal(0))
+            shortfalls.append(
+                Shortfall(
+                    register=register,
+                    dims=dims,
+                    resource=resource.name,
+                    need=net_out,
+                    have=balance_after + net_out,
+                    balance_after=balance_after,
+                    line_nos=sorted({m.line_no for m in mine if m.record_type == RecordType.EXPENSE and m.line_no}),
+                )
+            )
+    return shortfalls
+
+
+def _describe(shortfalls: list[Shortfall], ct: ContentType, doc_id: int) -> None:
+    """Fill the names of dimension values and, for a removed receipt, the later documents that used it."""
+    from torg.core.documents import describe_recorders  # local: documents imports this module
+
+    wanted: dict[str, set[Any]] = defaultdict(set)
+    for s in shortfalls:
+        for d, v in zip(s.register.dimensions, s.dims, strict=True):
+            if d.to and v is not None:
+                wanted[d.to].add(v)
+    from django.apps import apps
+
+    names: dict[tuple[str, Any], str] = {}
+    for label, ids in wanted.items():
+        for obj in apps.get_model(label).objects.filter(pk__in=ids):
+            names[(label, obj.pk)] = str(obj)
+    for s in shortfalls:
+        s.names = {
+            d.name: (names.get((d.to, v), str(v)) if d.to else str(v))
+            for d, v in zip(s.register.dimensions, s.dims, strict=True)
+        }
+        if s.need <= 0:
+            later = (
+                s.register.movement_model.objects.filter(  # type: ignore[attr-defined]
+                    key=s.register.key_of(s.dims), record_type=RecordType.EXPENSE
+                )
+                .exclude(recorder_type=ct, recorder_id=doc_id)
+                .order_by("-period")
+                .values_list("recorder_type_id", "recorder_id")
+                .distinct()[:5]
+            )
+            s.dependents = describe_recorders(list(later))
+
+
+@dataclass
+class Mismatch:
+    register: str
+    table: str
+    key: str
+    expected: tuple[Decimal, ...]
+    kept: tuple[Decimal, ...]
+
+
+def verify_register(register: Register) -> list[Mismatch]:
+    """Recompute kept and monthly totals from the movements and list every difference.
+
+    Used by the property tests and by `manage.py check_registers`.
+    """
+    mismatches: list[Mismatch] = []
+    movements = register.movement_model.objects.values_list(  # type: ignore[attr-defined]
+        "key", "period", "record_type", *register.resource_names
+    )
+    totals: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0)] * len(register.resources))
+    monthly: dict[tuple[str, dt.date], list[Decimal]] = defaultdict(
+        lambda: [Decimal(0)] * (len(register.resources) * 2)
+    )
+    n = len(register.resources)
+    for key, period, record_type, *res in movements:
+        values = [Decimal(str(v)) for v in res]
+        month = month_of(period)
+        for i in range(n):
+            totals[key][i] += values[i] * record_type
+            if register.is_balance:
+                monthly[(key, month)][i if record_type == RecordType.RECEIPT else n + i] += values[i]
+            else:
+                monthly[(key, month)][i] += values[i]
+
+    def q(values: Sequence[Any]) -> tuple[Decimal, ...]:
+        return tuple(Decimal(str(v)).quantize(Decimal("0.001")) for v in values)
+
+    if register.is_balance:
+        kept = {
+            row[0]: q(row[1:])
+            for row in register.total_model.objects.values_list("key", *register.resource_names)  # type: ignore[union-attr]
+        }
+        for key in set(kept) | set(totals):
+            expected = q(totals.get(key, [0] * n))
+            got = kept.get(key, q([0] * n))
+            if expected != got:
+                mismatches.append(Mismatch(register.label, "total", key, expected, got))
+        mcols = [f"{r}_receipt" for r in register.resource_names] + [f"{r}_expense" for r in register.resource_names]
+    else:
+        mcols = register.resource_names
+    kept_m = {
+        (row[0], row[1]): q(row[2:])
+        for row in register.monthly_model.objects.values_list("key", "month", *mcols)  # type: ignore[attr-defined]
+    }
+    width = len(mcols)
+    for km in set(kept_m) | set(monthly):
+        expected = q(monthly.get(km, [0] * width)[:width])
+        got = kept_m.get(km, q([0] * width))
+        if expected != got:
+            mismatches.append(Mismatch(register.label, "monthly", f"{km[0]}@{km[1]}", expected, got))
+    return mismatches
