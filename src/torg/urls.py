@@ -2,5 +2,9 @@ from django.urls import include, path
 
 urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
+    path("api/v1/", include("torg.api.urls")),
+    path("catalogs/", include("torg.catalogs.urls")),
+    path("stock/", include("torg.stock.urls")),
+    path("reports/", include("torg.reports.urls")),
     path("", include("torg.web.urls")),
 ]
