@@ -246,7 +246,7 @@ def post_document(document: Document, *, user: Any = None) -> Document:
                             _("%(doc)s is marked for deletion: remove the mark to post it.") % {"doc": current})
         current.validate_for_posting()
         was_posted = current.posted
-        changed = write_movements(current, list(current.movements()), current.registers)
+        changed = write_movements(current, list(current.movements()), current.registers, has_stored=was_posted)
         current.after_movements_written(changed, None)
         if not was_posted:
             type(current).objects.filter(pk=current.pk).update(posted=True)

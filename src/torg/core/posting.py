@@ -85,11 +85,16 @@ def _require_atomic() -> None:
 
 
 def write_movements(
-    document: models.Model, movements: Iterable[Movement], registers: Sequence[Register]
+    document: models.Model,
+    movements: Iterable[Movement],
+    registers: Sequence[Register],
+    *,
+    has_stored: bool = True,
 ) -> dict[Register, set[str]]:
     """Make the document's movements equal `movements` in every register of `registers`.
 
-    Returns, per register, the keys whose movements changed (empty when nothing changed)."""
+    `has_stored=False` says the document has no movements yet (it was never posted or was
+    unposted), which saves reading them. Returns, per register, the keys whose movements changed."""
     _require_atomic()
     ct = ContentType.objects.get_for_model(document)
     by_register: dict[Register, list[Movement]] = defaultdict(list)
@@ -101,7 +106,7 @@ def write_movements(
     shortfalls: list[Shortfall] = []
     changed: dict[Register, set[str]] = {}
     for register in sorted(set(registers), key=lambda r: (r.lock_order, r.label)):
-        found, keys = _write_register(register, ct, document.pk, by_register.get(register, []))
+        found, keys = _write_register(register, ct, document.pk, by_register.get(register, []), has_stored)
         shortfalls += found
         if keys:
             changed[register] = keys
@@ -128,9 +133,9 @@ def _stored(register: Register, ct: ContentType, doc_id: int) -> list[Movement]:
 
 
 def _write_register(
-    register: Register, ct: ContentType, doc_id: int, new: list[Movement]
+    register: Register, ct: ContentType, doc_id: int, new: list[Movement], has_stored: bool = True
 ) -> tuple[list[Shortfall], set[str]]:
-    old = _stored(register, ct, doc_id)
+    old = _stored(register, ct, doc_id) if has_stored else []
     if Counter(m.comparable() for m in old) == Counter(m.comparable() for m in new):
         return [], set()
     n_res = len(register.resources)
