@@ -140,7 +140,8 @@ class Counterparty(Catalog):
         errors: dict[str, str] = {}
         if self.legal_form == LegalForm.LEGAL_ENTITY:
             if self.inn and len(self.inn) != 10:
-                errors["inn"] = _("A legal entity has a 10-digit INN; this one has %(n)s digits.") % {"n": len(self.inn)}
+                errors["inn"] = _("A legal entity has a 10-digit INN; this one has %(n)s digits.") % {
+                    "n": len(self.inn)}
             if self.inn and not self.kpp:
                 errors["kpp"] = _("A legal entity needs a KPP of 9 characters.")
         elif self.legal_form == LegalForm.SOLE_TRADER:

@@ -158,7 +158,9 @@ def diff_snapshots(before: dict[str, Any] | None, after: dict[str, Any]) -> dict
     return changes
 
 
-def log_change(obj: models.Model, action: str, user: Any, changes: dict[str, Any] | None = None, comment: str = "") -> None:
+def log_change(
+    obj: models.Model, action: str, user: Any, changes: dict[str, Any] | None = None, comment: str = ""
+) -> None:
     ChangeLogEntry.objects.create(
         content_type=ContentType.objects.get_for_model(obj),
         object_id=obj.pk,

@@ -57,7 +57,8 @@ class ChangeLogEntry(models.Model):
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")
     object_id = models.PositiveBigIntegerField()
     at = models.DateTimeField(default=timezone.now)
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
     action = models.CharField(max_length=16, choices=Action.choices)
     changes = models.JSONField(default=dict, blank=True)
     comment = models.CharField(max_length=500, blank=True)
@@ -78,7 +79,8 @@ class DocumentLink(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["source_type", "source_id", "target_type", "target_id"], name="core_doclink_uniq")
+            models.UniqueConstraint(fields=["source_type", "source_id", "target_type", "target_id"],
+                                    name="core_doclink_uniq")
         ]
         indexes = [models.Index(fields=["target_type", "target_id"])]
 

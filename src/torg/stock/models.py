@@ -8,7 +8,7 @@ from typing import Any
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from torg.catalogs.models import Item, ItemKind, Organization, Partner, Counterparty, VatRate, Warehouse
+from torg.catalogs.models import Counterparty, Item, ItemKind, Organization, Partner, VatRate, Warehouse
 from torg.core.documents import Document, DocumentLine
 from torg.core.money import MoneyField, QuantityField, line_amount, vat_included, vat_on_top
 from torg.core.registers import Dimension, Movement, Register, RegisterKind, Resource

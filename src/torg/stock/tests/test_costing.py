@@ -8,10 +8,10 @@ import pytest
 
 from torg.conftest import moment
 from torg.core import jobs
+from torg.core.errors import CoreError, ErrorCode
 from torg.core.models import Job
 from torg.stock import services
 from torg.stock.costing import recalculate_costs
-from torg.core.errors import CoreError, ErrorCode
 from torg.stock.models import Purchase, Stock, StockCost, StockCostMovement, WriteOff
 from torg.stock.tests.helpers import D, purchase, stock_count, write_off
 
