@@ -88,6 +88,8 @@ if _test_url:
     DATABASES["default"] = dj_database_url.parse(_test_url)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# A document form posts about 5 fields per line; a stock count of a whole warehouse has thousands of lines.
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 50_000
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 6}},
@@ -121,7 +123,9 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("TORG_LOG_LEVEL", "WARNING")},
-    "loggers": {"torg": {"handlers": ["console"], "level": os.environ.get("TORG_LOG_LEVEL", "INFO"), "propagate": False}},
+    "loggers": {
+        "torg": {"handlers": ["console"], "level": os.environ.get("TORG_LOG_LEVEL", "INFO"), "propagate": False},
+    },
 }
 
 # Screenshots of browser tests.

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -122,7 +123,8 @@ class Counterparty(Catalog):
     full_name = models.CharField(_("full name"), max_length=500, blank=True)
     legal_form = models.CharField(_("legal form"), max_length=12, choices=LegalForm.choices,
                                   default=LegalForm.LEGAL_ENTITY)
-    inn = models.CharField(_("INN"), max_length=12, blank=True, validators=[validate_inn])
+    # The INN is checked in clean(): its length depends on the legal form.
+    inn = models.CharField(_("INN"), max_length=12, blank=True)
     kpp = models.CharField(_("KPP"), max_length=9, blank=True, validators=[validate_kpp])
     ogrn = models.CharField(_("OGRN"), max_length=15, blank=True, validators=[validate_ogrn_any])
     legal_address = models.CharField(_("legal address"), max_length=500, blank=True)
@@ -137,18 +139,18 @@ class Counterparty(Catalog):
         return self.name
 
     def clean(self) -> None:
-        errors: dict[str, str] = {}
-        if self.legal_form == LegalForm.LEGAL_ENTITY:
-            if self.inn and len(self.inn) != 10:
-                errors["inn"] = _("A legal entity has a 10-digit INN; this one has %(n)s digits.") % {
-                    "n": len(self.inn)}
-            if self.inn and not self.kpp:
-                errors["kpp"] = _("A legal entity needs a KPP of 9 characters.")
-        elif self.legal_form == LegalForm.SOLE_TRADER:
-            if self.inn and len(self.inn) != 12:
-                errors["inn"] = _("A sole trader has a 12-digit INN; this one has %(n)s digits.") % {"n": len(self.inn)}
-            if self.kpp:
-                errors["kpp"] = _("A sole trader has no KPP: leave it empty.")
+        errors: dict[str, Any] = {}
+        kind = {LegalForm.LEGAL_ENTITY: "legal", LegalForm.SOLE_TRADER: "individual",
+                LegalForm.PERSON: "individual"}.get(self.legal_form)
+        if self.inn:
+            try:
+                validate_inn(self.inn, kind=kind)
+            except ValidationError as error:
+                errors["inn"] = error.messages
+        if self.legal_form == LegalForm.LEGAL_ENTITY and self.inn and not self.kpp:
+            errors["kpp"] = _("A legal entity needs a KPP of 9 characters.")
+        elif self.legal_form != LegalForm.LEGAL_ENTITY and self.kpp:
+            errors["kpp"] = _("Only a legal entity has a KPP: leave it empty for a sole trader or a person.")
         if errors:
             raise ValidationError(errors)
 

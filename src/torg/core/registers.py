@@ -286,6 +286,7 @@ class Register:
     # ------------------------------------------------------------------ reads
     def _dims_q(self, prefix: str = "", **filters: Any) -> Q:
         q = Q()
+        exact: dict[str, Any] = {}
         for name, value in filters.items():
             dim = next((d for d in self.dimensions if d.name == name.split("__")[0]), None)
             if dim is None:
@@ -297,7 +298,14 @@ class Register:
                 value = [getattr(v, "pk", v) for v in value]
             elif "__" not in name:
                 name = dim.attname
+                # Only values whose text is exactly what `key_of` stored (an id, a text dimension).
+                if (isinstance(value, int) and not isinstance(value, bool)) if dim.to else isinstance(value, str):
+                    exact[dim.name] = value
             q &= Q(**{name: value})
+        if len(exact) == len(self.dimensions):
+            # One key: the same condition on `key` lets the (key, month) and (key, period) indexes
+            # find its rows directly instead of scanning every key's rows of the period.
+            q &= Q(key=self.key_of([exact[d.name] for d in self.dimensions]))
         return q
 
     def balance(self, **dims: Any) -> dict[str, Decimal]:
