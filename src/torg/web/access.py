@@ -18,8 +18,16 @@ from torg.core.permissions import has_capability
 View = Callable[..., HttpResponse]
 
 
-def requires(*capabilities: str) -> Callable[[View], View]:
-    """Decorator for a view: every listed capability is needed."""
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def requires(*capabilities: str, write: tuple[str, ...] = ()) -> Callable[[View], View]:
+    """Decorator for a view: every listed capability is needed.
+
+    `write` lists capabilities needed in addition for POST/PUT/PATCH/DELETE (a page
+    everyone with `capabilities` may look at, but only some may change). The
+    permission-matrix test reads `required_capabilities` and `write_capabilities`.
+    """
 
     def decorate(view: View) -> View:
         @wraps(view)
@@ -28,9 +36,12 @@ def requires(*capabilities: str) -> Callable[[View], View]:
                 return redirect_to_login(request.get_full_path())
             if not all(has_capability(request.user, c) for c in capabilities):
                 raise PermissionDenied
+            if request.method in WRITE_METHODS and not all(has_capability(request.user, c) for c in write):
+                raise PermissionDenied
             return view(request, *args, **kwargs)
 
         wrapper.required_capabilities = capabilities  # type: ignore[attr-defined]
+        wrapper.write_capabilities = write  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
