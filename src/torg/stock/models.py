@@ -51,11 +51,10 @@ StockCostMovement, StockCostTotal, StockCostMonthlyTotal = StockCost.build(__nam
 
 def _stocked_lines(document: Document, *fields: str) -> list[dict[str, Any]]:
     """The document's lines of goods (services have no stock)."""
-    return list(
-        document.lines.filter(item__kind=ItemKind.GOODS)  # type: ignore[attr-defined]
-        .order_by("line_no", "id")
-        .values("line_no", "item_id", "quantity", *fields)
-    )
+    # The kind is read, not filtered on, so that the database always starts from the document's lines.
+    lines = document.lines.order_by("line_no").values(  # type: ignore[attr-defined]
+        "line_no", "item_id", "quantity", "item__kind", *fields)
+    return [line for line in lines if line.pop("item__kind") == ItemKind.GOODS]
 
 
 class StockDocument(Document):

@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 from torg.core.documents import (
     Document,
     DocumentLine,
+    clean_lines,
     link_documents,
     post_document,
     save_document,
@@ -39,10 +40,10 @@ from torg.stock.models import (
 STOCK_DOCUMENTS: tuple[type[Document], ...] = (OpeningBalance, Purchase, Transfer, WriteOff, Surplus, StockCount)
 
 
-def _field_errors(exc: ValidationError, prefix: str = "") -> dict[str, list[str]]:
+def _field_errors(exc: ValidationError) -> dict[str, list[str]]:
     if hasattr(exc, "error_dict"):
-        return {f"{prefix}{k}": [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
-    return {f"{prefix}__all__": [str(m) for m in exc.messages]}
+        return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
+    return {"__all__": [str(m) for m in exc.messages]}
 
 
 def validate_stock_document(document: Document, lines: Sequence[DocumentLine]) -> None:
@@ -57,12 +58,9 @@ def validate_stock_document(document: Document, lines: Sequence[DocumentLine]) -
         errors.setdefault("warehouse_to", []).append(
             _("A transfer needs two different warehouses: choose another destination.")
         )
+    errors.update(clean_lines(lines))
     for i, line in enumerate(lines, start=1):
         prefix = f"lines.{i}."
-        try:
-            line.full_clean(exclude=["document", "line_no"])
-        except ValidationError as exc:
-            errors.update(_field_errors(exc, prefix))
         quantity = getattr(line, "quantity", None)
         if quantity is not None and quantity <= 0 and not isinstance(line, StockCountLine):
             errors.setdefault(f"{prefix}quantity", []).append(
