@@ -1,8 +1,8 @@
 """Deterministic vocabulary for realistic Russian demo data of a Moscow distributor.
 
-Pure Python (no Django imports): every generator takes a ``random.Random`` so the same seed
-always gives the same output.  Money is ``Decimal`` with 2 places, weight in kg with 3 places,
-volume in m³ with 6 places, coordinates with 6 places.
+No database access: every generator takes a ``random.Random`` so the same seed always gives
+the same output. Check digits come from ``torg.core.validators``. Money is ``Decimal`` with
+2 places, weight in kg with 3 places, volume in m³ with 6 places, coordinates with 6 places.
 
 Public API:
 
@@ -11,8 +11,6 @@ Public API:
 * ``make_organizations()`` -> ``list[OrgSpec]``
 * ``WAREHOUSES`` -> ``list[WarehouseSpec]``
 * ``PERSON_NAMES``, ``make_person(rng, female)``, ``make_person_name(rng, female)``
-* check-digit helpers: ``ean13_check_digit``, ``is_valid_ean13``, ``complete_inn``, ``complete_ogrn``,
-  ``bank_account_with_key``
 """
 from __future__ import annotations
 
@@ -21,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal
+
+from torg.core.validators import bank_account_with_key, gtin_check_digit, make_valid_inn, make_valid_ogrn
 
 ItemKindLiteral = Literal["goods", "service", "work"]
 LegalFormLiteral = Literal["legal", "sole_trader"]
@@ -51,64 +51,8 @@ def _coord(value: float) -> Decimal:
 # Check digits
 # ---------------------------------------------------------------------------------------------
 
-def ean13_check_digit(first12: str) -> int:
-    """Check digit of an EAN-13 code given its first 12 digits."""
-    if len(first12) != 12 or not first12.isdigit():
-        raise ValueError(f"EAN-13 needs 12 digits before the check digit, got {first12!r}")
-    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
-    return (10 - total % 10) % 10
-
-
-def is_valid_ean13(code: str) -> bool:
-    return len(code) == 13 and code.isdigit() and ean13_check_digit(code[:12]) == int(code[12])
-
-
-_INN10_WEIGHTS = (2, 4, 10, 3, 5, 9, 4, 6, 8)
-_INN12_WEIGHTS_1 = (7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
-_INN12_WEIGHTS_2 = (3, 7, 2, 4, 10, 3, 5, 9, 4, 6, 8)
-
-
-def _inn_digit(digits: str, weights: tuple[int, ...]) -> str:
-    return str(sum(int(d) * w for d, w in zip(digits, weights, strict=True)) % 11 % 10)
-
-
-def complete_inn(prefix: str) -> str:
-    """A full INN from its prefix: 9 digits -> 10-digit legal-entity INN, 10 digits -> 12-digit sole-trader INN."""
-    if not prefix.isdigit() or len(prefix) not in (9, 10):
-        raise ValueError(f"INN prefix must have 9 (legal entity) or 10 (sole trader) digits, got {prefix!r}")
-    if len(prefix) == 9:
-        return prefix + _inn_digit(prefix, _INN10_WEIGHTS)
-    first = prefix + _inn_digit(prefix, _INN12_WEIGHTS_1)
-    return first + _inn_digit(first, _INN12_WEIGHTS_2)
-
-
-def complete_ogrn(prefix: str) -> str:
-    """A full OGRN (12-digit prefix -> 13 digits) or OGRNIP (14-digit prefix -> 15 digits)."""
-    if not prefix.isdigit() or len(prefix) not in (12, 14):
-        raise ValueError(f"OGRN prefix must have 12 or 14 digits, got {prefix!r}")
-    modulus = 11 if len(prefix) == 12 else 13
-    return prefix + str(int(prefix) % modulus % 10)
-
-
-_ACCOUNT_WEIGHTS = (7, 1, 3) * 8
-
-
-def bank_account_with_key(account: str, bik: str) -> str:
-    """Put the control key (9th digit) into a 20-digit settlement account opened in a bank with this BIK."""
-    if len(account) != 20 or not account.isdigit():
-        raise ValueError(f"A bank account has 20 digits, got {account!r}")
-    draft = account[:8] + "0" + account[9:]
-    total = sum(int(d) * w for d, w in zip(bik[-3:] + draft, _ACCOUNT_WEIGHTS, strict=False))
-    key = (total % 10) * 3 % 10
-    return account[:8] + str(key) + account[9:]
-
-
-def is_valid_bank_account(account: str, bik: str, correspondent: bool = False) -> bool:
-    """Check the control key of a settlement account (or of a correspondent account when ``correspondent``)."""
-    if len(account) != 20 or not account.isdigit() or len(bik) != 9:
-        return False
-    key = ("0" + bik[4:6]) if correspondent else bik[-3:]
-    return sum(int(d) * w for d, w in zip(key + account, _ACCOUNT_WEIGHTS, strict=False)) % 10 == 0
+# Check digits come from torg.core.validators (make_valid_inn, make_valid_ogrn, bank_account_with_key,
+# gtin_check_digit): one implementation for validation and generation.
 
 
 # ---------------------------------------------------------------------------------------------
@@ -778,7 +722,7 @@ def make_items(rng: random.Random, count: int = 1000) -> list[ItemSpec]:
     def new_barcode(prefix7: str) -> str:
         while True:
             first12 = prefix7 + f"{rng.randint(0, 99999):05d}"
-            code = first12 + str(ean13_check_digit(first12))
+            code = first12 + str(gtin_check_digit(first12))
             if code not in used_barcodes:
                 used_barcodes.add(code)
                 return code
@@ -1187,7 +1131,7 @@ class PartnerSpec:
 
     @property
     def inn(self) -> str:
-        return complete_inn(self.inn_prefix_digits)
+        return make_valid_inn(self.inn_prefix_digits)
 
 
 SHOP_WORDS: list[str] = [
@@ -1321,16 +1265,16 @@ def _strip_quotes(text: str) -> str:
 def _legal_ogrn(rng: random.Random, ifns: str) -> str:
     year = f"{rng.randint(3, 24):02d}"
     inspection = "46" if ifns.startswith("77") else ifns[2:]
-    return complete_ogrn("1" + year + ifns[:2] + inspection + _digits(rng, 5))
+    return make_valid_ogrn("1" + year + ifns[:2] + inspection + _digits(rng, 5))
 
 
 def _sole_ogrnip(rng: random.Random, ifns: str) -> str:
-    return complete_ogrn("3" + f"{rng.randint(4, 24):02d}" + ifns[:2] + _digits(rng, 9))
+    return make_valid_ogrn("3" + f"{rng.randint(4, 24):02d}" + ifns[:2] + _digits(rng, 9))
 
 
 def _account(rng: random.Random, bik: str, sole_trader: bool) -> str:
     draft = ("40802" if sole_trader else "40702") + "810" + "0" + _digits(rng, 11)
-    return bank_account_with_key(draft, bik)
+    return bank_account_with_key(bik, draft)
 
 
 class _Registry:
@@ -1593,7 +1537,7 @@ class OrgSpec:
 
     @property
     def inn(self) -> str:
-        return complete_inn(self.inn_prefix_digits)
+        return make_valid_inn(self.inn_prefix_digits)
 
 
 def make_organizations() -> list[OrgSpec]:
@@ -1603,31 +1547,31 @@ def make_organizations() -> list[OrgSpec]:
             name="ООО «Торговый дом Северный»",
             full_name="Общество с ограниченной ответственностью «Торговый дом Северный»",
             prefix="ТД", legal_form="legal", tax_system="osn", vat_payer=True,
-            inn_prefix_digits="772804318", kpp="772801001", ogrn=complete_ogrn("115774627351"),
+            inn_prefix_digits="772804318", kpp="772801001", ogrn=make_valid_ogrn("115774627351"),
             address="117342, г. Москва, ул. Профсоюзная, д. 65, корп. 1, офис 412",
             phone="+7 495 745-18-20", email="info@td-severny.ru",
             director="Северов Андрей Николаевич", chief_accountant="Кузнецова Ирина Владимировна",
-            bank_bik_choice=0, bank_account=bank_account_with_key("40702810038000123456", BANKS[0][0]),
+            bank_bik_choice=0, bank_account=bank_account_with_key(BANKS[0][0], "40702810038000123456"),
         ),
         OrgSpec(
             name="ООО «Северный Опт»",
             full_name="Общество с ограниченной ответственностью «Северный Опт»",
             prefix="СО", legal_form="legal", tax_system="osn", vat_payer=True,
-            inn_prefix_digits="771352907", kpp="771301001", ogrn=complete_ogrn("118774641962"),
+            inn_prefix_digits="771352907", kpp="771301001", ogrn=make_valid_ogrn("118774641962"),
             address="127247, г. Москва, Дмитровское ш., д. 100, стр. 2, офис 15",
             phone="+7 495 988-42-17", email="opt@severny-opt.ru",
             director="Лебедев Игорь Сергеевич", chief_accountant="Кузнецова Ирина Владимировна",
-            bank_bik_choice=1, bank_account=bank_account_with_key("40702810002610004871", BANKS[1][0]),
+            bank_bik_choice=1, bank_account=bank_account_with_key(BANKS[1][0], "40702810002610004871"),
         ),
         OrgSpec(
             name="ИП Северов Павел Андреевич",
             full_name="Индивидуальный предприниматель Северов Павел Андреевич",
             prefix="ИП", legal_form="sole_trader", tax_system="usn_income", vat_payer=False,
-            inn_prefix_digits="7728615403", kpp="", ogrn=complete_ogrn("31977460021534"),
+            inn_prefix_digits="7728615403", kpp="", ogrn=make_valid_ogrn("31977460021534"),
             address="117335, г. Москва, ул. Вавилова, д. 81, кв. 27",
             phone="+7 916 204-35-81", email="severov.pa@yandex.ru",
             director="Северов Павел Андреевич", chief_accountant="Северов Павел Андреевич",
-            bank_bik_choice=3, bank_account=bank_account_with_key("40802810700000381264", BANKS[3][0]),
+            bank_bik_choice=3, bank_account=bank_account_with_key(BANKS[3][0], "40802810700000381264"),
         ),
     ]
 

@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from torg.core.money import MoneyField
 from torg.core.validators import (
+    gtin_check_digit,
     validate_bank_account,
     validate_bik,
     validate_inn,
@@ -325,11 +326,8 @@ def validate_ean13(code: str) -> None:
             _("A barcode has 8, 12, 13 or 14 digits; “%(code)s” is not one."), code="barcode_format",
             params={"code": code},
         )
-    digits = [int(c) for c in code]
-    # Weights alternate 3,1,3,… from the right (excluding the check digit) for every GTIN length.
-    total = sum(d * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits[:-1])))
-    check = (10 - total % 10) % 10
-    if check != digits[-1]:
+    check = gtin_check_digit(code[:-1])
+    if check != int(code[-1]):
         raise ValidationError(
             _("Barcode %(code)s has a wrong check digit: the last digit should be %(check)s."),
             code="barcode_checksum", params={"code": code, "check": check},

@@ -383,6 +383,17 @@ def validate_corr_account(corr: str, bik: str) -> None:
     return None
 
 
+def gtin_check_digit(body: str) -> int:
+    """The check digit of a GTIN (EAN-8, UPC-A, EAN-13, GTIN-14) given the digits before it.
+
+    Weights alternate 3, 1, 3, … from the right of the body.
+    """
+    if not _is_digits(body) or len(body) not in (7, 11, 12, 13):
+        raise ValueError(f"a GTIN body has 7, 11, 12 or 13 digits, got {body!r}")
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10
+
+
 __all__ = [
     "ACCOUNT_WEIGHTS",
     "INN10_WEIGHTS",
@@ -391,6 +402,7 @@ __all__ = [
     "InnKind",
     "RequisiteCode",
     "bank_account_with_key",
+    "gtin_check_digit",
     "inn_check_digits",
     "make_valid_inn",
     "make_valid_ogrn",

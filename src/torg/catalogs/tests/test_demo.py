@@ -12,7 +12,6 @@ from django.core.management import CommandError, call_command
 from django.db import transaction
 from django.utils import timezone
 
-from torg.catalogs import demo_vocab as vocab
 from torg.catalogs.demo import DEMO_PASSWORD, DEMO_USERS, load_demo
 from torg.catalogs.models import (
     BankAccount,
@@ -31,6 +30,7 @@ from torg.catalogs.models import (
 from torg.core.permissions import Role
 from torg.core.posting import verify_register
 from torg.core.registers import all_registers
+from torg.core.validators import validate_bank_account, validate_inn
 from torg.stock.models import OpeningBalance, Purchase, Stock, StockCost, StockCount, Surplus, Transfer, WriteOff
 
 TODAY = dt.date(2025, 6, 18)
@@ -84,10 +84,10 @@ def test_partners_are_around_moscow_with_valid_requisites(demo: Any) -> None:
         assert Decimal("54.9") < partner.latitude < Decimal("56.5")
         assert Decimal("36.5") < partner.longitude < Decimal("38.9")
     for account in BankAccount.objects.all():
-        assert vocab.is_valid_bank_account(account.number, account.bik)
+        validate_bank_account(account.number, account.bik)
         account.full_clean()
     for org in Organization.objects.all():
-        assert vocab.complete_inn(org.inn[:-1] if len(org.inn) == 10 else org.inn[:-2]) == org.inn
+        validate_inn(org.inn)
         org.full_clean()
     for counterparty in Counterparty.objects.all():
         counterparty.full_clean()

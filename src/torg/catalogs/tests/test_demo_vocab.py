@@ -17,17 +17,14 @@ from torg.catalogs.demo_vocab import (
     AddressSpec,
     ItemSpec,
     PartnerSpec,
-    complete_inn,
-    complete_ogrn,
-    ean13_check_digit,
-    is_valid_bank_account,
-    is_valid_ean13,
     make_items,
     make_organizations,
     make_partners,
     make_person,
     make_person_name,
 )
+from torg.catalogs.models import validate_ean13
+from torg.core.validators import validate_bank_account, validate_corr_account
 
 MOBILE_RE = re.compile(r"^\+7 9\d\d \d{3}-\d\d-\d\d$")
 EMAIL_RE = re.compile(r"^[a-z0-9._-]+@[a-z0-9.-]+\.[a-z]{2,}$")
@@ -98,14 +95,9 @@ def test_barcodes_are_valid_russian_ean13(items: list[ItemSpec]) -> None:
             assert item.barcodes == [], item
         for code in item.barcodes:
             assert re.fullmatch(r"46\d{11}", code), code
-            assert is_valid_ean13(code)
+            validate_ean13(code)
             assert int(code[12]) == _ean13_independent(code[:12])
 
-
-def test_ean13_check_digit_known_values() -> None:
-    assert ean13_check_digit("460123456789") == 3  # 4601234567893
-    assert ean13_check_digit("400638133393") == 1  # 4006381333931, the textbook example
-    assert not is_valid_ean13("4601234567890")
 
 
 def test_about_97_percent_goods(items: list[ItemSpec]) -> None:
@@ -194,7 +186,7 @@ def test_partner_requisites(partners: list[PartnerSpec]) -> None:
     for p in partners:
         assert p.inn_prefix_digits.isdigit() and p.inn_prefix_digits[:2] in ("77", "50")
         assert 0 <= p.bank_bik_choice < len(BANKS)
-        assert is_valid_bank_account(p.bank_account, BANKS[p.bank_bik_choice][0])
+        validate_bank_account(p.bank_account, BANKS[p.bank_bik_choice][0])
         if p.legal_form == "legal":
             assert len(p.inn_prefix_digits) == 9 and len(p.inn) == 10
             assert re.fullmatch(r"\d{4}01001", p.kpp) and p.kpp[:4] == p.inn_prefix_digits[:4]
@@ -207,18 +199,13 @@ def test_partner_requisites(partners: list[PartnerSpec]) -> None:
             assert p.legal_name.startswith("ИП ")
 
 
-def test_check_digits_of_known_requisites() -> None:
-    assert complete_inn("770708389") == "7707083893"  # ПАО Сбербанк
-    assert complete_inn("5001007322") == "500100732259"
-    assert complete_ogrn("102770013219") == "1027700132195"  # ПАО Сбербанк
-
 
 def test_banks_are_consistent() -> None:
     assert len(BANKS) >= 6
     for bik, name, corr in BANKS:
         assert bik.startswith("0445") and len(bik) == 9 and name
         assert corr.startswith("30101810") and corr.endswith(bik[-3:])
-        assert is_valid_bank_account(corr, bik, correspondent=True), name
+        validate_corr_account(corr, bik)
 
 
 def test_contacts(partners: list[PartnerSpec]) -> None:
@@ -254,7 +241,7 @@ def test_organizations() -> None:
     assert len({o.name for o in orgs}) == 3
     for o in orgs:
         assert o.director and o.chief_accountant and o.address.count("г. Москва") == 1
-        assert is_valid_bank_account(o.bank_account, BANKS[o.bank_bik_choice][0])
+        validate_bank_account(o.bank_account, BANKS[o.bank_bik_choice][0])
         if o.legal_form == "legal":
             assert o.vat_payer and len(o.inn) == 10 and len(o.kpp) == 9 and len(o.ogrn) == 13
         else:

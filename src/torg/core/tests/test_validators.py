@@ -22,6 +22,7 @@ from torg.core.validators import (  # noqa: E402
     ACCOUNT_WEIGHTS,
     INN12_WEIGHTS_2,
     bank_account_with_key,
+    gtin_check_digit,
     inn_check_digits,
     make_valid_inn,
     make_valid_ogrn,
@@ -452,3 +453,19 @@ def test_long_garbage_is_shortened_in_messages() -> None:
     message = message_of(validate_inn, "1" * 500)
     assert "1" * 39 + "…" in message and "1" * 41 not in message
     assert message.endswith("has 500.")
+
+
+@pytest.mark.parametrize(("body", "check"), [
+    ("460123456789", 3),   # EAN-13 4601234567893
+    ("400638133393", 1),   # EAN-13 4006381333931, the textbook example
+    ("9638507", 4),        # EAN-8 96385074
+    ("03600029145", 2),    # UPC-A 036000291452
+])
+def test_gtin_check_digit_known_values(body: str, check: int) -> None:
+    assert gtin_check_digit(body) == check
+
+
+@pytest.mark.parametrize("body", ["", "123", "46012345678x", "4601234567890123"])
+def test_gtin_check_digit_refuses_a_wrong_body(body: str) -> None:
+    with pytest.raises(ValueError):
+        gtin_check_digit(body)
