@@ -54,6 +54,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
@@ -133,6 +134,14 @@ class Cell:
     is_bool: bool
     link: str | None
     align_end: bool
+
+    @property
+    def display(self) -> Any:
+        """Numbers with the language's grouping and decimal mark (1 234,50 / 1,234.50), at their own places."""
+        if isinstance(self.value, Decimal):
+            places = max(-int(self.value.as_tuple().exponent), 0)
+            return number_format(self.value, decimal_pos=places, use_l10n=True, force_grouping=True)
+        return self.value
 
 
 @dataclass
