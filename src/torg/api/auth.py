@@ -1,6 +1,6 @@
 """Token authentication and capability checks for API operations.
 
-`Authorization: Bearer <key>` names an `ApiToken`; its user's roles give the
+`Authorization: Bearer <key>` names an `ApiToken` (found by the SHA-256 of the key); its user's roles give the
 capabilities (`torg.core.permissions`). Every operation is declared with
 `secured(Cap.X, ...)`, which both checks `Cap.API` plus the listed capabilities
 and publishes them in the OpenAPI schema as `x-capabilities` (the permission
@@ -17,7 +17,7 @@ from django.utils import timezone
 from ninja.security import HttpBearer
 
 from torg.api.errors import ApiForbidden
-from torg.core.models import ApiToken
+from torg.core.models import ApiToken, hash_token_key
 from torg.core.permissions import Cap, has_capability
 
 # `last_used_at` is written at most this often per token, so a busy client does not write on every call.
@@ -28,7 +28,7 @@ def user_for_token(key: str) -> Any | None:
     """The active user of an API token, or None; notes when the token was used (at most once a minute)."""
     if not key:
         return None
-    token = ApiToken.objects.select_related("user").filter(key=key).first()
+    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token_key(key)).first()
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()

@@ -2,7 +2,9 @@
 system settings, the job queue and API tokens."""
 from __future__ import annotations
 
+import hashlib
 import secrets
+from typing import Any
 
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
@@ -113,17 +115,31 @@ class Job(models.Model):
 
 
 def _new_token() -> str:
+    """A random key (referenced by migration 0001, from when keys were stored)."""
     return secrets.token_hex(20)
+
+
+def hash_token_key(key: str) -> str:
+    """What is stored of a token: its SHA-256. The key itself is shown once, when issued, and never kept."""
+    return hashlib.sha256(key.encode()).hexdigest()
 
 
 class ApiToken(models.Model):
     """A bearer token for the REST API (`Authorization: Bearer <key>`)."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
-    key = models.CharField(max_length=64, unique=True, default=_new_token)
+    key_hash = models.CharField(max_length=64, unique=True)
+    prefix = models.CharField(max_length=8)  # the key's first characters, to tell tokens apart on the page
     name = models.CharField(_("name"), max_length=100, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = _("API token")
+
+    @classmethod
+    def issue(cls, user: Any, name: str = "") -> tuple[ApiToken, str]:
+        """A new token for the user, and its key (which only the caller ever sees)."""
+        key = _new_token()
+        token = cls.objects.create(user=user, name=name[:100], key_hash=hash_token_key(key), prefix=key[:6])
+        return token, key

@@ -36,9 +36,9 @@ def save_user(user: User, roles: Iterable[str], password: str = "") -> User:
     return user
 
 
-def issue_token(user: User, name: str = "") -> ApiToken:
-    """A new API token for the user; its key is shown once on the page."""
-    return ApiToken.objects.create(user=user, name=name[:100])
+def issue_token(user: User, name: str = "") -> tuple[ApiToken, str]:
+    """A new API token for the user and its key, to be shown once on the page (only its hash is kept)."""
+    return ApiToken.issue(user, name)
 
 
 def revoke_token(token: ApiToken) -> None:

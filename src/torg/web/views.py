@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 from django.views.decorators.http import require_POST
 
 from torg.core.errors import CoreError
@@ -38,7 +38,7 @@ USERS = ListConfig(
     title=gettext_lazy("Users"),
     columns=(
         Column("username", gettext_lazy("Login"), link=True),
-        Column("last_name", gettext_lazy("Name"), value=lambda u: u.get_full_name()),
+        Column("last_name", pgettext_lazy("person", "Name"), value=lambda u: u.get_full_name()),
         Column("email", gettext_lazy("E-mail")),
         Column("roles", gettext_lazy("Roles"), sortable=False, value=_role_labels),
         Column("is_active", gettext_lazy("Active")),
@@ -105,9 +105,9 @@ def token_issue(request: HttpRequest, pk: int) -> HttpResponse:
     user = get_object_or_404(User, pk=pk)
     form = TokenForm(request.POST)
     name = form.cleaned_data["name"] if form.is_valid() else ""
-    token = services.issue_token(user, name)
+    _token, key = services.issue_token(user, name)
     messages.success(request, _("A new API token was issued. Copy it now: it is shown only on this page."))
-    return _user_page(request, user, UserForm(instance=user), new_key=token.key)
+    return _user_page(request, user, UserForm(instance=user), new_key=key)
 
 
 @requires(Cap.USERS_MANAGE)
@@ -115,7 +115,7 @@ def token_issue(request: HttpRequest, pk: int) -> HttpResponse:
 def token_revoke(request: HttpRequest, pk: int, token_id: int) -> HttpResponse:
     token = get_object_or_404(ApiToken, pk=token_id, user_id=pk)
     services.revoke_token(token)
-    messages.success(request, _("The API token “%(name)s” was revoked.") % {"name": token.name or token.key[:6]})
+    messages.success(request, _("The API token “%(name)s” was revoked.") % {"name": token.name or token.prefix})
     return HttpResponseRedirect(reverse("user_edit", args=[pk]))
 
 

@@ -52,7 +52,7 @@ def api_for(role_user: Any) -> Any:
             return Api(Client(), None)
         counter["n"] += 1
         user = role_user(role, f"api_{role or 'none'}_{counter['n']}")
-        return Api(Client(), ApiToken.objects.create(user=user, name="test").key)
+        return Api(Client(), ApiToken.issue(user, "test")[1])
 
     return make
 

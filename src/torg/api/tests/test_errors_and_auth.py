@@ -8,7 +8,7 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from torg.core.models import ApiToken
+from torg.core.models import ApiToken, hash_token_key
 from torg.core.permissions import Role
 from torg.stock.models import Transfer
 
@@ -76,7 +76,7 @@ def test_no_token_or_unknown_token_is_401() -> None:
 
 def test_inactive_users_token_is_401(api_for: Any) -> None:
     api = api_for(Role.STOREKEEPER)
-    ApiToken.objects.get(key=api.token).user.__class__.objects.update(is_active=False)
+    ApiToken.objects.get(key_hash=hash_token_key(api.token)).user.__class__.objects.update(is_active=False)
     assert api.get("stock/transfers").status_code == 401
 
 
@@ -95,7 +95,7 @@ def test_role_without_the_capability_is_403(api_for: Any) -> None:
 
 def test_last_used_at_is_written_at_most_once_a_minute(api_for: Any, django_assert_num_queries: Any) -> None:
     api = api_for(Role.STOREKEEPER)
-    token = ApiToken.objects.get(key=api.token)
+    token = ApiToken.objects.get(key_hash=hash_token_key(api.token))
     assert token.last_used_at is None
     api.get("stock/transfers")
     token.refresh_from_db()

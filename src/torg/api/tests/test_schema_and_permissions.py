@@ -53,7 +53,7 @@ def _token(role: str) -> str:
     user, created = User.objects.get_or_create(username=f"matrix_{role}")
     if created:
         user.groups.add(Group.objects.get_or_create(name=role)[0])
-    return ApiToken.objects.get_or_create(user=user)[0].key
+    return ApiToken.issue(user)[1]
 
 
 def _call(client: Client, method: str, url: str, token: str | None) -> Any:

@@ -124,7 +124,7 @@ CATALOG_FACTORIES: dict[str, Callable[[], Any]] = {
 
 def _user_with_token() -> dict[str, int]:
     user = User.objects.create_user("target")
-    return {"pk": user.pk, "token_id": ApiToken.objects.create(user=user).pk}
+    return {"pk": user.pk, "token_id": ApiToken.issue(user)[0].pk}
 
 
 def url_kwargs(page: Page) -> tuple[dict[str, Any], bool]:

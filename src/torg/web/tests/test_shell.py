@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Any
 
 import pytest
@@ -9,7 +10,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from torg.core.models import ApiToken, SystemSettings
+from torg.core.models import ApiToken, SystemSettings, hash_token_key
 from torg.core.permissions import Role
 
 pytestmark = pytest.mark.django_db
@@ -141,13 +142,22 @@ def test_short_password_is_refused(client: Client, role_user: Any) -> None:
 def test_issue_and_revoke_api_token(client: Client, role_user: Any) -> None:
     client.force_login(role_user(Role.ADMINISTRATOR))
     target = role_user(Role.STOREKEEPER, "api")
-    issued = client.post(reverse("token_issue", args=[target.pk]), {"name": "1C exchange"})
+    issued = client.post(reverse("token_issue", args=[target.pk]), {"name": "1C exchange"}).content.decode()
     token = ApiToken.objects.get(user=target)
-    assert token.name == "1C exchange" and token.key in issued.content.decode()
+    keys = set(re.findall(r"\b[0-9a-f]{40}\b", issued))
+    assert len(keys) == 1, "the new key is shown once on the page"
+    key = keys.pop()
+    # Only the key's hash and first characters are stored.
+    assert token.name == "1C exchange"
+    assert (token.key_hash, token.prefix) == (hash_token_key(key), key[:6])
+    assert key not in str(ApiToken.objects.filter(pk=token.pk).values().get())
+    assert client.get("/api/v1/catalogs/units", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 200
+    page = client.get(reverse("user_edit", args=[target.pk])).content.decode()
+    assert key not in page and f"{key[:6]}…" in page
 
     client.post(reverse("token_revoke", args=[target.pk, token.pk]))
     assert ApiToken.objects.count() == 0
-    assert client.get(reverse("user_edit", args=[target.pk])).content.decode().count(token.key) == 0
+    assert client.get("/api/v1/catalogs/units", HTTP_AUTHORIZATION=f"Bearer {key}").status_code == 401
 
 
 def test_settings_page_sets_the_period_lock_date(client: Client, role_user: Any) -> None:
