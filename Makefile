@@ -45,7 +45,7 @@ demo: setup messages ## rebuild the demo database from scratch
 	$(PY) manage.py migrate --noinput -v 0
 	$(PY) manage.py load_demo
 
-worker: setup ## only the background worker (e.g. a second one)
+worker: setup messages ## only the background worker (e.g. a second one)
 	$(PY) manage.py run_worker
 
 test: setup messages ## the whole suite on SQLite, then the browser tests (Debian's Chromium)

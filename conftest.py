@@ -1,7 +1,9 @@
-"""Project-wide pytest set-up: browser launch arguments for Debian's Chromium."""
+"""Project-wide pytest set-up: compiled translations, browser launch arguments for Debian's Chromium."""
 from __future__ import annotations
 
+import importlib.util
 import os
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +20,18 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
         "executable_path": os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium"),
         "args": CHROMIUM_ARGS,
     }
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the translations (.po → .mo, only those that changed), as `make messages` does, so that
+    `pytest` run directly sees the current catalogs. The .mo files are build output, not in git.
+    Only the main process compiles: xdist workers start after it and read the result."""
+    if hasattr(config, "workerinput"):
+        return
+    script = Path(__file__).resolve().parent / "scripts" / "compile_messages.py"
+    spec = importlib.util.spec_from_file_location("compile_messages", script)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    if module.main(quiet=True) != 0:
+        raise pytest.UsageError("the translations do not compile: run `make messages` to see why")

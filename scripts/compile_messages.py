@@ -8,6 +8,7 @@ src/torg are compiled (never the virtualenv's). No .po files yet is fine: nothin
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import struct
 import subprocess
@@ -102,21 +103,30 @@ def write_mo(messages: dict[bytes, bytes], target: Path) -> None:
                        + struct.pack(f"{len(str_table)}i", *str_table) + ids + strs)
 
 
-def main() -> int:
+def main(quiet: bool = False) -> int:
+    """Compile every .po newer than its .mo; 1 when msgfmt refuses one (its messages on stderr)."""
     po_files = sorted(p for p in SOURCE.rglob("*.po") if "locale" in p.parts)
     msgfmt = shutil.which("msgfmt")
     for po in po_files:
         mo = po.with_suffix(".mo")
         if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
             continue
-        if msgfmt:
-            result = subprocess.run([msgfmt, "--check-format", "-o", str(mo), str(po)], capture_output=True, text=True)
-            if result.returncode != 0:
-                print(f"{po.relative_to(ROOT)}: {result.stderr.strip()}", file=sys.stderr)
-                return 1
-        else:
-            write_mo(parse_po(po), mo)
-    print(f"translations: {len(po_files)} catalogue(s) compiled" if po_files else "translations: none yet")
+        # Written beside and renamed: a process reading the catalogue meanwhile sees the old or the new one whole.
+        partial = mo.with_name(f".{mo.name}.{os.getpid()}.tmp")
+        try:
+            if msgfmt:
+                result = subprocess.run([msgfmt, "--check-format", "-o", str(partial), str(po)],
+                                        capture_output=True, text=True)
+                if result.returncode != 0:
+                    print(f"{po.relative_to(ROOT)}: {result.stderr.strip()}", file=sys.stderr)
+                    return 1
+            else:
+                write_mo(parse_po(po), partial)
+            os.replace(partial, mo)
+        finally:
+            partial.unlink(missing_ok=True)
+    if not quiet:
+        print(f"translations: {len(po_files)} catalogue(s) compiled" if po_files else "translations: none yet")
     return 0
 
 

@@ -19,6 +19,15 @@ def moment(day: str, hour: int = 12) -> dt.datetime:
     return timezone.make_aware(dt.datetime(d.year, d.month, d.day, hour))
 
 
+@pytest.fixture(autouse=True)
+def english(settings: Any) -> None:
+    """Tests run in English, the language of the source strings, so they can assert messages.
+
+    The project's default language is Russian; a test that checks Russian text switches to it itself
+    (`translation.override("ru")`, or the language cookie for pages)."""
+    settings.LANGUAGE_CODE = "en"
+
+
 @pytest.fixture
 def unit(db: Any) -> Unit:
     return Unit.objects.create(code="796", name="шт", full_name="штука", international_name="pcs")
