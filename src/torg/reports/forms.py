@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from torg.catalogs.models import ItemGroup, Organization, Warehouse
 from torg.reports.stock import MODE_LABELS, Mode, StockReportParams
@@ -14,8 +15,8 @@ from torg.web.forms import BootstrapMixin
 class StockReportForm(BootstrapMixin, forms.Form):
     mode = forms.ChoiceField(label=_("Report"), choices=[(m.value, MODE_LABELS[m]) for m in Mode], required=False)
     date = forms.DateField(label=_("Balance at the end of"), required=False, widget=forms.DateInput())
-    start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput())
-    end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput())
+    start = forms.DateField(label=pgettext_lazy("period", "From"), required=False, widget=forms.DateInput())
+    end = forms.DateField(label=pgettext_lazy("period", "To"), required=False, widget=forms.DateInput())
     warehouse = forms.ModelMultipleChoiceField(label=_("Warehouses"), required=False,
                                                queryset=Warehouse.objects.filter(deletion_mark=False),
                                                widget=forms.CheckboxSelectMultiple)

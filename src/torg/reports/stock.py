@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext_lazy
 
 from torg.catalogs.models import Item, ItemGroup, Organization, Warehouse
 from torg.stock.models import Stock, StockCost
@@ -49,10 +49,10 @@ class ValueColumn:
 COLUMNS: dict[str, tuple[ValueColumn, ...]] = {
     Mode.BALANCE: (ValueColumn("quantity", gettext_lazy("Quantity"), 3),),
     Mode.TURNOVER: (
-        ValueColumn("opening", gettext_lazy("Opening"), 3),
-        ValueColumn("receipt", gettext_lazy("Receipt"), 3),
-        ValueColumn("expense", gettext_lazy("Expense"), 3),
-        ValueColumn("closing", gettext_lazy("Closing"), 3),
+        ValueColumn("opening", pgettext_lazy("stock balance", "Opening"), 3),
+        ValueColumn("receipt", pgettext_lazy("register movement", "Receipt"), 3),
+        ValueColumn("expense", pgettext_lazy("register movement", "Expense"), 3),
+        ValueColumn("closing", pgettext_lazy("stock balance", "Closing"), 3),
     ),
     Mode.COST: (
         ValueColumn("quantity", gettext_lazy("Quantity"), 3),
@@ -218,7 +218,8 @@ def stock_report_xlsx(report: StockReport, filters_text: Sequence[str] = ()) -> 
     wb = Workbook()
     ws = wb.active
     ws.title = str(_("Stock report"))[:31]
-    ws.append([f"{_('Stock report')}: {MODE_LABELS[report.params.mode]}, {report.subtitle}"])
+    ws.append([_("Stock report: %(mode)s, %(period)s") % {"mode": MODE_LABELS[report.params.mode],
+                                                          "period": report.subtitle}])
     ws["A1"].font = Font(bold=True, size=13)
     for text in filters_text:
         ws.append([text])

@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class StockConfig(AppConfig):
@@ -13,7 +14,7 @@ class StockConfig(AppConfig):
         from torg.web.navigation import Entry, Section, register_section
 
         view = Cap.STOCK_VIEW
-        register_section(Section(_("Stock"), (
+        register_section(Section(pgettext_lazy("menu section", "Stock"), (
             Entry(_("Purchases"), "stock:purchases_list", view),
             Entry(_("Transfers"), "stock:transfers_list", view),
             Entry(_("Stock counts"), "stock:stock_counts_list", view),
