@@ -8,6 +8,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format, number_format
 from django.utils.translation import gettext_lazy as _
 
 from torg.core.money import MoneyField
@@ -411,4 +412,6 @@ class ItemPrice(models.Model):
         indexes = [models.Index(fields=["item", "price_type", "valid_from"])]
 
     def __str__(self) -> str:
-        return f"{self.item} — {self.price_type}: {self.price} ({self.valid_from})"
+        price = number_format(self.price, 2) if self.price is not None else "—"
+        valid_from = date_format(self.valid_from, "SHORT_DATE_FORMAT") if self.valid_from else "—"
+        return f"{self.item} — {self.price_type}: {price} ({valid_from})"

@@ -15,6 +15,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -148,7 +149,7 @@ def _organization_related(organization: Organization, user: Any) -> list[Related
 def _item_related(item: Item, user: Any) -> list[Related]:
     today = timezone.localdate()
     rows = [(reverse("catalogs:prices_list") + f"?item={item.pk}&price_type={pt.pk}", str(pt),
-             _("%(price)s from %(date)s") % {"price": price, "date": valid_from.strftime("%d.%m.%Y")})
+             _("%(price)s from %(date)s") % {"price": number_format(price, 2), "date": valid_from.strftime("%d.%m.%Y")})
             for pt, price, valid_from in current_prices(item, today)]
     can = has_capability(user, Cap.CATALOGS_EDIT)
     return [Related(gettext_lazy("Prices today"), rows, _add_url("prices", item=item.pk) if can else None)]
@@ -261,9 +262,20 @@ SPECS_BY_KEY = {s.key: s for s in SPECS}
 
 
 # ----------------------------------------------------------------- generic views
-def _history(obj: Model) -> QuerySet:
+def _change_label(model: type[Model], name: str) -> str:
+    """What a change-log key means to a person: the field's verbose name ("group_id" → "group")."""
+    if name == "barcodes":
+        return _("barcodes")
+    field = next((f for f in model._meta.concrete_fields if name in (f.attname, f.name)), None)
+    return str(field.verbose_name) if field is not None else name
+
+
+def _history(obj: Model) -> list[ChangeLogEntry]:
     ct = ContentType.objects.get_for_model(obj)
-    return ChangeLogEntry.objects.filter(content_type=ct, object_id=obj.pk).select_related("user")[:10]
+    entries = list(ChangeLogEntry.objects.filter(content_type=ct, object_id=obj.pk).select_related("user")[:10])
+    for entry in entries:
+        entry.change_labels = [_change_label(type(obj), name) for name in entry.changes or {}]  # type: ignore[attr-defined]
+    return entries
 
 
 def _initial_from_query(spec: CatalogSpec, request: HttpRequest) -> dict[str, Any]:

@@ -42,9 +42,11 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.functional import Promise
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.formats import date_format, number_format
+from django.utils.functional import Promise, lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 from django.views.decorators.http import require_POST
 
 from torg.catalogs.models import Item
@@ -233,6 +235,7 @@ class LineCell:
     field: Any = None  # a bound form field, for editable columns
     value: Any = None  # for computed columns
     is_number: bool = False
+    label: str = ""  # the column's title, for screen readers
 
 
 @dataclass
@@ -329,9 +332,10 @@ def _rows(page: DocumentPage, request: HttpRequest) -> list[LineRow]:
                 continue
             if col.computed or col.value is not None:
                 value = col.value(form.instance) if col.value else getattr(form.instance, col.name, None)
-                cells.append(LineCell(col, value=value, is_number=isinstance(value, Decimal)))
+                cells.append(LineCell(col, value=value, is_number=isinstance(value, Decimal),
+                                      label=column_label(config, col)))
             else:
-                cells.append(LineCell(col, field=form[col.name]))
+                cells.append(LineCell(col, field=form[col.name], label=column_label(config, col)))
         errors = [str(e) for e in form.non_field_errors()]
         rows.append(LineRow(index, form, info["label"] if info else typed, cells, n, errors))
     return rows
@@ -344,9 +348,9 @@ def _empty_row(config: DocumentConfig) -> LineRow:
         if col.name == config.item_field:
             continue
         if col.computed or col.value is not None:
-            cells.append(LineCell(col, value=None, is_number=True))
+            cells.append(LineCell(col, value=None, is_number=True, label=column_label(config, col)))
         else:
-            cells.append(LineCell(col, field=form[col.name]))
+            cells.append(LineCell(col, field=form[col.name], label=column_label(config, col)))
     return LineRow("__prefix__", form, "", cells)
 
 
@@ -379,13 +383,14 @@ def movement_tables(document: Document) -> list[MovementTable]:
         for obj in apps.get_model(label)._default_manager.filter(pk__in=[i for i in ids if i is not None]):
             names[(label, obj.pk)] = str(obj)
     for register, rows in per_register:
-        columns = [_("Line"), _("Period"), _("Kind")]
+        columns = [_("Line"), _("Period"), pgettext("register movement", "Kind")]
         columns += [str(d.verbose_name or d.name).capitalize() for d in register.dimensions]
         columns += [str(r.verbose_name or r.name).capitalize() for r in register.resources]
         table_rows = []
         for r in rows:
             kind = "" if not register.is_balance else (
-                _("receipt") if r.record_type == RecordType.RECEIPT else _("expense"))
+                pgettext("register movement", "receipt") if r.record_type == RecordType.RECEIPT
+                else pgettext("register movement", "expense"))
             cells: list[Any] = [r.line_no, timezone.localtime(r.period), kind]
             for d in register.dimensions:
                 v = getattr(r, d.attname)
@@ -402,6 +407,32 @@ class HistoryRow:
     user: str
     action: str
     changes: list[str]
+
+
+def _history_value(f: models.Field | None, value: Any) -> Any:
+    """A logged value as a person reads it: "—" for nothing, yes/no, the label of a choice, dates and
+    numbers in the reader's format (the log keeps them as ISO strings)."""
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if f is not None and f.choices:
+        return dict(f.flatchoices).get(value, value)
+    if isinstance(f, models.DateTimeField) and isinstance(value, str):
+        moment = parse_datetime(value)
+        if moment is not None:
+            moment = timezone.localtime(moment) if timezone.is_aware(moment) else moment
+            return date_format(moment, "SHORT_DATETIME_FORMAT")
+    elif isinstance(f, models.DateField) and isinstance(value, str):
+        day = parse_date(value)
+        if day is not None:
+            return date_format(day, "SHORT_DATE_FORMAT")
+    elif isinstance(f, models.DecimalField) and isinstance(value, str):
+        try:
+            return number_format(Decimal(value))
+        except ArithmeticError:
+            return value
+    return value
 
 
 def history_rows(document: Document, limit: int = 50) -> list[HistoryRow]:
@@ -436,7 +467,7 @@ def history_rows(document: Document, limit: int = 50) -> list[HistoryRow]:
             if f is not None and f.is_relation:
                 old = fk_names.get((f.related_model, old), old)
                 new = fk_names.get((f.related_model, new), new)
-            changes.append(f"{label}: {'—' if old in (None, '') else old} → {'—' if new in (None, '') else new}")
+            changes.append(f"{label}: {_history_value(f, old)} → {_history_value(f, new)}")
         user = (e.user.get_full_name() or e.user.get_username()) if e.user else _("system")
         result.append(HistoryRow(e.at, user, e.get_action_display(), changes))
     return result
@@ -625,7 +656,8 @@ def make_document_views(config: DocumentConfig) -> dict[str, Callable[..., HttpR
     _CONFIGS[config.model] = config
     listing = ListConfig(
         model=config.model, columns=config.list_columns or (Column("number", link=True), Column("date")),
-        title=config.list_title, search_fields=config.search_fields, filters=config.list_filters,
+        # lazy: the title is read in the language of each request, not of the import
+        title=lazy(lambda: config.list_title, str)(), search_fields=config.search_fields, filters=config.list_filters,
         ordering=("-date",), queryset=config.list_queryset,
         row_url=lambda obj: config.url("edit", obj.pk), create_url_name=f"{config.namespace}:{config.key}_new",
         template_name="web/document/list.html",
