@@ -35,3 +35,9 @@ def pytest_configure(config: pytest.Config) -> None:
     spec.loader.exec_module(module)
     if module.main(quiet=True) != 0:
         raise pytest.UsageError("the translations do not compile: run `make messages` to see why")
+    # pytest-django has set Django up already, and that read the catalogues: have them read again.
+    import django.test.signals  # noqa: F401 — its receiver drops the cached catalogues
+    from django.conf import settings
+    from django.core.signals import setting_changed
+
+    setting_changed.send(sender=type(settings), setting="LOCALE_PATHS", value=settings.LOCALE_PATHS, enter=False)
