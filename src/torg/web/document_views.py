@@ -117,7 +117,7 @@ class DocumentConfig:
     line_model: type[DocumentLine]
     header_fields: tuple[str, ...]
     line_columns: tuple[LineColumn, ...]
-    save: Callable[..., Document]  # save(document, lines, user=, expected_version=)
+    save: Callable[..., Document]  # save(document, lines, user=, expected_version=, post=False)
     view_cap: str
     edit_cap: str
     post_cap: str
@@ -594,19 +594,24 @@ def _apply_core_error(page: DocumentPage, exc: CoreError) -> None:
         if name in page.header.fields:
             page.header.add_error(name, msgs)
         elif name != "__all__":
-            page.header.add_error(None, [f"{name}: {m}" for m in msgs])
+            label = _field_label(page.config.model, name)
+            page.header.add_error(None, [f"{label}: {m}" for m in msgs])
         else:
             page.header.add_error(None, msgs)
+
+
+def _field_label(model: type[models.Model], name: str) -> str:
+    """The verbose name of a field an error names ("warehouse_id" → "warehouse"), or the name itself."""
+    field = next((f for f in model._meta.concrete_fields if name in (f.name, f.attname)), None)
+    return str(field.verbose_name) if field is not None else name
 
 
 @transaction.atomic
 def save_and_post(config: DocumentConfig, document: Document, lines: list[Any], *, user: Any,
                   expected_version: int | None) -> Document:
     """Save the document and post it in one transaction: a refused posting also discards the save."""
-    config.save(document, lines, user=user, expected_version=expected_version)
     assert config.post is not None
-    config.post(document, user=user)
-    return document
+    return config.save(document, lines, user=user, expected_version=expected_version, post=True)
 
 
 def _save(request: HttpRequest, config: DocumentConfig, doc: Document) -> HttpResponse:
