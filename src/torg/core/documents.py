@@ -21,7 +21,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.exceptions import ValidationError
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -48,6 +48,8 @@ class Document(models.Model):
     updated_at = models.DateTimeField(default=timezone.now, editable=False)
 
     registers: ClassVar[tuple[Register, ...]] = ()
+    # Relations that numbering and movements() read, fetched with the document when it is locked for posting.
+    posting_related: ClassVar[tuple[str, ...]] = ()
 
     class Meta:
         abstract = True
@@ -71,9 +73,20 @@ class Document(models.Model):
         return []
 
     def validate_for_posting(self) -> None:
-        """Raise CoreError if the document cannot be posted as it is (beyond register control)."""
-        if hasattr(self, "lines") and not self.lines.exists():  # type: ignore[attr-defined]
+        """Raise CoreError if the document cannot be posted as it is (beyond register control).
+
+        Called after `movements()`, inside the posting transaction."""
+        if hasattr(self, "lines") and not self.has_lines():
             raise CoreError(ErrorCode.EMPTY_DOCUMENT, _("The document has no lines: add at least one line to post it."))
+
+    def has_lines(self) -> bool:
+        count = self.__dict__.get("_line_count")
+        return count > 0 if count is not None else self.lines.exists()  # type: ignore[attr-defined]
+
+    def remember_line_count(self, count: int) -> None:
+        """Note how many lines the document has in the running transaction (they were just written or read),
+        so that posting need not ask again. The services forget it when their transaction starts."""
+        self.__dict__["_line_count"] = count
 
     def after_movements_written(self, changed: dict[Register, set[str]], previous_date: dt.datetime | None) -> None:
         """Called inside the posting transaction after the registers were written,
@@ -91,18 +104,91 @@ class DocumentLine(models.Model):
         constraints = [models.UniqueConstraint(fields=["document", "line_no"], name="%(app_label)s_%(class)s_no")]
 
 
-# ---------------------------------------------------------------- numbering
-def clean_lines(lines: Sequence[models.Model], exclude: Sequence[str] = ()) -> dict[str, list[str]]:
-    """Validate document lines; errors keyed ``lines.<n>.<field>``.
+# --------------------------------------------------------------- validation
+def _reference_fields(model: type[models.Model], exclude: Sequence[str]) -> list[models.ForeignKey]:
+    return [f for f in model._meta.concrete_fields
+            if f.is_relation and f.many_to_one and f.name not in exclude]  # type: ignore[misc]
 
-    Each line's own fields are checked with `full_clean`; its foreign keys are checked together, one query
-    per field for all lines (Django would ask once per line and field).
-    """
+
+def _existing_references(wanted: dict[models.Field, set[Any]]) -> dict[models.Field, set[str]]:
+    """Which of the referenced values exist, for every foreign key at once: one query (UNION ALL).
+
+    Values come back as text, so that keys of any type can share the one result column."""
+    groups: dict[tuple[str, str], set[Any]] = defaultdict(set)
+    for field, values in wanted.items():
+        if values:
+            groups[(field.related_model._meta.db_table, field.target_field.column)] |= values  # type: ignore[union-attr]
+    found: dict[tuple[str, str], set[str]] = defaultdict(set)
+    if groups:
+        db = transaction.get_connection()
+        qn = db.ops.quote_name
+        parts, params, order = [], [], list(groups)
+        for n, (table, column) in enumerate(order):
+            values = sorted(groups[(table, column)], key=str)
+            parts.append(f"SELECT {n}, CAST({qn(column)} AS TEXT) FROM {qn(table)} "
+                         f"WHERE {qn(column)} IN ({', '.join(['%s'] * len(values))})")
+            params.extend(values)
+        with db.cursor() as cursor:
+            cursor.execute(" UNION ALL ".join(parts), params)
+            for n, value in cursor.fetchall():
+                found[order[n]].add(value)
+    return {field: found[(field.related_model._meta.db_table, field.target_field.column)]  # type: ignore[union-attr]
+            for field in wanted}
+
+
+def clean_document(
+    document: models.Model, lines: Sequence[models.Model] | None = None, exclude: Sequence[str] = ()
+) -> dict[str, list[str]]:
+    """Validate a document's header and lines; errors keyed by header field and ``lines.<n>.<field>``.
+
+    Fields are checked as `full_clean` would, except that the foreign keys of the header and of all lines
+    are checked together in one query (Django asks once per field and line)."""
+    errors: dict[str, list[str]] = {}
+    fks = _reference_fields(type(document), exclude)
+    try:
+        document.full_clean(exclude=[*exclude, *(f.name for f in fks)])
+    except ValidationError as exc:
+        for name, messages in exc.message_dict.items():
+            errors.setdefault(name, []).extend(messages)
+    wanted: dict[models.Field, set[Any]] = {}
+    header: dict[models.ForeignKey, Any] = {}
+    for field in fks:
+        raw = getattr(document, field.attname)
+        if field.blank and raw in field.empty_values:
+            continue
+        try:
+            value = field.to_python(raw)
+            if value is None:
+                raise ValidationError(field.error_messages["null" if not field.null else "blank"])
+        except ValidationError as exc:
+            errors.setdefault(field.name, []).extend(exc.messages)
+            continue
+        header[field] = value
+        wanted.setdefault(field, set()).add(value)
+    line_fks, line_errors = _clean_line_fields(lines or [], ())
+    for field in line_fks:
+        wanted.setdefault(field, set()).update(getattr(line, field.attname) for line in lines or [])
+        wanted[field].discard(None)
+    existing = _existing_references(wanted)
+    for field, value in header.items():
+        if str(value) not in existing[field]:
+            errors.setdefault(field.name, []).extend(ValidationError(
+                field.error_messages["invalid"], code="invalid",
+                params={"model": field.related_model._meta.verbose_name, "pk": value,  # type: ignore[union-attr]
+                        "field": field.remote_field.field_name, "value": value},  # type: ignore[union-attr]
+            ).messages)
+    errors.update(line_errors)
+    _check_line_references(lines or [], line_fks, existing, errors)
+    return errors
+
+
+def _clean_line_fields(
+    lines: Sequence[models.Model], exclude: Sequence[str]
+) -> tuple[list[models.ForeignKey], dict[str, list[str]]]:
     errors: dict[str, list[str]] = {}
     if not lines:
-        return errors
-    fks = [f for f in lines[0]._meta.concrete_fields
-           if f.is_relation and f.name != "document" and f.name not in exclude]
+        return [], errors
+    fks = [f for f in _reference_fields(type(lines[0]), exclude) if f.name != "document"]
     skip = ["document", "line_no", *exclude, *(f.name for f in fks)]
     for n, line in enumerate(lines, start=1):
         try:
@@ -110,28 +196,47 @@ def clean_lines(lines: Sequence[models.Model], exclude: Sequence[str] = ()) -> d
         except ValidationError as exc:
             for name, messages in exc.message_dict.items():
                 errors.setdefault(f"lines.{n}.{name}", []).extend(messages)
+    return fks, errors
+
+
+def _check_line_references(lines: Sequence[models.Model], fks: list[models.ForeignKey],
+                           existing: dict[models.Field, set[str]], errors: dict[str, list[str]]) -> None:
     for field in fks:
-        ids = {getattr(line, field.attname) for line in lines} - {None}
-        known = set(field.related_model._base_manager.filter(pk__in=ids).values_list("pk", flat=True)) if ids \
-            else set()
         for n, line in enumerate(lines, start=1):
             value = getattr(line, field.attname)
             if value is None and not field.null:
                 errors.setdefault(f"lines.{n}.{field.name}", []).append(
                     _("Line %(n)s: choose the %(field)s.") % {"n": n, "field": field.verbose_name})
-            elif value is not None and value not in known:
+            elif value is not None and str(value) not in existing[field]:
                 errors.setdefault(f"lines.{n}.{field.name}", []).append(
                     _("Line %(n)s: %(field)s #%(id)s does not exist.") % {
                         "n": n, "field": field.verbose_name, "id": value})
+
+
+def clean_lines(lines: Sequence[models.Model], exclude: Sequence[str] = ()) -> dict[str, list[str]]:
+    """Validate document lines; errors keyed ``lines.<n>.<field>``.
+
+    Each line's own fields are checked with `full_clean`; the foreign keys of all lines are checked together
+    in one query (Django would ask once per line and field).
+    """
+    fks, errors = _clean_line_fields(lines, exclude)
+    if fks:
+        wanted = {f: {getattr(line, f.attname) for line in lines} - {None} for f in fks}
+        _check_line_references(lines, fks, _existing_references(wanted), errors)
     return errors
+
+
+# ---------------------------------------------------------------- numbering
+def _number_scope(document: Document, prefix: str) -> str:
+    return f"{document._meta.label_lower}|{prefix}|{timezone.localtime(document.date).year}"
 
 
 def next_number(document: Document) -> str:
     prefix = document.number_prefix()
-    year = timezone.localtime(document.date).year
-    scope = f"{document._meta.label_lower}|{prefix}|{year}"
-    table = connection.ops.quote_name(NumberSequence._meta.db_table)
-    with connection.cursor() as cursor:
+    scope = _number_scope(document, prefix)
+    db = transaction.get_connection()
+    table = db.ops.quote_name(NumberSequence._meta.db_table)
+    with db.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {table} (scope, last_value) VALUES (%s, 1) "
             f"ON CONFLICT (scope) DO UPDATE SET last_value = {table}.last_value + 1 RETURNING last_value",
@@ -141,9 +246,49 @@ def next_number(document: Document) -> str:
     return f"{prefix}-{value:06d}" if prefix else f"{value:06d}"
 
 
+def _number_new_document(document: Document) -> None:
+    """Give a document inserted in this transaction its number, as late as possible.
+
+    The sequence row stays locked from here to the commit, so documents of one type created at the same
+    time wait for each other only that long, not for each other's whole posting. On PostgreSQL the
+    sequence is advanced and the number written in one statement."""
+    db = transaction.get_connection()
+    qn = db.ops.quote_name
+    sequence, table = qn(NumberSequence._meta.db_table), qn(document._meta.db_table)
+    if db.vendor != "postgresql":
+        document.number = next_number(document)
+        with db.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET number = %s WHERE id = %s", [document.number, document.pk])
+        return
+    prefix = document.number_prefix()
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"WITH n AS (INSERT INTO {sequence} (scope, last_value) VALUES (%s, 1) ON CONFLICT (scope) "
+            f"DO UPDATE SET last_value = {sequence}.last_value + 1 RETURNING last_value) "
+            f"UPDATE {table} SET number = %s || lpad(n.last_value::text, greatest(6, length(n.last_value::text)), "
+            f"'0') FROM n WHERE {table}.id = %s RETURNING {table}.number",
+            [_number_scope(document, prefix), f"{prefix}-" if prefix else "", document.pk],
+        )
+        document.number = cursor.fetchone()[0]
+
+
 # --------------------------------------------------------------- lock date
-def check_period_lock(*dates: dt.datetime | None) -> None:
-    lock = SystemSettings.get().period_lock_date
+def _lock_date_value(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(value) if isinstance(value, str) else value
+
+
+def period_lock_date() -> dt.date | None:
+    """The period lock date as the database has it now (no row yet: no lock)."""
+    db = transaction.get_connection()
+    table = db.ops.quote_name(SystemSettings._meta.db_table)
+    with db.cursor() as cursor:
+        cursor.execute(f"SELECT period_lock_date FROM {table} WHERE id = 1")
+        row = cursor.fetchone()
+    return _lock_date_value(row[0]) if row else None
+
+
+def refuse_locked_dates(lock: dt.date | None, *dates: dt.datetime | None) -> None:
+    """Raise PERIOD_LOCKED if any of the dates falls on or before the lock date."""
     if lock is None:
         return
     for d in dates:
@@ -155,6 +300,10 @@ def check_period_lock(*dates: dt.datetime | None) -> None:
                 % {"lock": date_format(lock, "SHORT_DATE_FORMAT"),
                    "date": date_format(timezone.localtime(d).date(), "SHORT_DATE_FORMAT")},
             )
+
+
+def check_period_lock(*dates: dt.datetime | None) -> None:
+    refuse_locked_dates(period_lock_date(), *dates)
 
 
 # -------------------------------------------------------------- change log
@@ -209,68 +358,304 @@ def log_change(
     )
 
 
+def _log_changes(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Write the change-log entries of one service call, in one INSERT."""
+    if not entries:
+        return
+    db = transaction.get_connection()
+    ct_id = ContentType.objects.get_for_model(obj).pk
+    user_id = user.pk if getattr(user, "pk", None) else None
+    at = db.ops.adapt_datetimefield_value(timezone.now())
+    changes_field = ChangeLogEntry._meta.get_field("changes")
+    key = (db.vendor, len(entries))
+    sql = _LOG_SQL.get(key)
+    if sql is None:
+        qn = db.ops.quote_name
+        row = "(%s, %s, %s, %s, %s, %s, %s)"
+        sql = _LOG_SQL[key] = (
+            f"INSERT INTO {qn(ChangeLogEntry._meta.db_table)} (content_type_id, object_id, {qn('at')}, user_id, "
+            f"{qn('action')}, {qn('changes')}, {qn('comment')}) VALUES " + ", ".join([row] * len(entries)))
+    params: list[Any] = []
+    for action, changes in entries:
+        params += [ct_id, obj.pk, at, user_id, str(action), changes_field.get_db_prep_save(changes or {}, db), ""]
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_LOG_SQL: dict[tuple[str, int], str] = {}
+
+
+# ------------------------------------------------------------- fast writes
+_INSERT_SQL: dict[tuple[str, str, int, bool], tuple[str, list[models.Field]]] = {}
+
+
+def _plain_insert_possible(db: Any, model: type[models.Model]) -> bool:
+    return db.features.can_return_rows_from_bulk_insert and not any(
+        getattr(f, "generated", False) or getattr(f, "db_default", models.NOT_PROVIDED) is not models.NOT_PROVIDED
+        for f in model._meta.concrete_fields
+    )
+
+
+def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, returning: bool = True) -> None:
+    """INSERT new rows for `objs` in one statement and give them their primary keys.
+
+    What `bulk_create` does for plain rows (no database defaults, no generated fields), with the statement
+    built once per model and row count: the ORM's compiler costs more than the database on this path.
+    No signals are sent — torg keeps business logic out of signals."""
+    if not objs:
+        return
+    db = transaction.get_connection()
+    key = (db.vendor, model._meta.label_lower, len(objs), returning)
+    cached = _INSERT_SQL.get(key)
+    if cached is None:
+        if not _plain_insert_possible(db, model):
+            model._base_manager.bulk_create(list(objs))
+            return
+        qn = db.ops.quote_name
+        pk = model._meta.pk
+        fields = [f for f in model._meta.concrete_fields if f is not pk]
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
+               + ", ".join([row] * len(objs)))
+        if returning:
+            sql += f" RETURNING {qn(pk.column)}"  # type: ignore[union-attr]
+        cached = _INSERT_SQL[key] = (sql, fields)
+    sql, fields = cached
+    params: list[Any] = []
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="save")  # an unsaved related object is refused
+        params.extend(f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields)
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        ids = [row[0] for row in cursor.fetchall()] if returning else []
+    for n, obj in enumerate(objs):
+        if returning:
+            obj.pk = ids[n]
+        obj._state.adding = False
+        obj._state.db = db.alias
+
+
+_LOCK_SQL: dict[tuple[str, str], tuple[str, list[Any]]] = {}
+
+
+def _row_reader(db: Any, model: type[models.Model], alias: str) -> tuple[list[str], Any]:
+    """Select-list items of a model's columns and a function that makes an instance of a row slice,
+    with the same conversions the ORM applies."""
+    qn = db.ops.quote_name
+    fields = list(model._meta.concrete_fields)
+    conversions = []
+    for f in fields:
+        col = f.get_col(model._meta.db_table)
+        conversions.append((db.ops.get_db_converters(col) + col.get_db_converters(db), col))
+    attnames = [f.attname for f in fields]
+
+    def read(values: Sequence[Any]) -> models.Model:
+        converted = []
+        for value, (converters, col) in zip(values, conversions, strict=True):
+            for convert in converters:
+                value = convert(value, col, db)
+            converted.append(value)
+        return model.from_db(db.alias, attnames, converted)
+
+    return [f"{qn(alias)}.{qn(f.column)}" for f in fields], read
+
+
+_RELATED_SQL: dict[tuple[str, str], tuple[str, Any]] = {}
+
+
+def _load_posting_related(document: Document) -> None:
+    """Fetch the relations in `posting_related` that the document does not hold yet (a new document built
+    from ids), one plain statement each, so that numbering and movements() find them cached."""
+    db = transaction.get_connection()
+    for name in document.posting_related:
+        field = document._meta.get_field(name)
+        if field.is_cached(document):  # type: ignore[union-attr]
+            continue
+        value = getattr(document, field.attname)  # type: ignore[union-attr]
+        related = None
+        if value is not None:
+            model = field.related_model
+            key = (db.vendor, model._meta.label_lower)  # type: ignore[union-attr]
+            cached = _RELATED_SQL.get(key)
+            if cached is None:
+                qn = db.ops.quote_name
+                columns, read = _row_reader(db, model, "r")  # type: ignore[arg-type]
+                cached = _RELATED_SQL[key] = (
+                    f"SELECT {', '.join(columns)} FROM {qn(model._meta.db_table)} {qn('r')} "  # type: ignore[union-attr]
+                    f"WHERE {qn('r')}.{qn(field.target_field.column)} = %s", read)  # type: ignore[union-attr]
+            sql, read = cached
+            with db.cursor() as cursor:
+                cursor.execute(sql, [value])
+                row = cursor.fetchone()
+            if row is None:
+                raise field.related_model.DoesNotExist(  # type: ignore[union-attr]
+                    f"{field.related_model._meta.object_name} #{value} does not exist.")  # type: ignore[union-attr]
+            related = read(row)
+        field.set_cached_value(document, related)  # type: ignore[union-attr]
+
+
+def _lock_document(model: type[Document], pk: Any) -> tuple[Document, dt.date | None]:
+    """The document's current row, locked until the transaction ends (concurrent posting or saving of the
+    same document waits here), with the relations in `posting_related` and the period lock date: one
+    statement, built once per model."""
+    db = transaction.get_connection()
+    key = (db.vendor, model._meta.label_lower)
+    cached = _LOCK_SQL.get(key)
+    if cached is None:
+        qn = db.ops.quote_name
+        columns, read = _row_reader(db, model, "d")
+        joins, related = [], []
+        for n, name in enumerate(model.posting_related):
+            field = model._meta.get_field(name)
+            alias = f"r{n}"
+            rel_columns, rel_read = _row_reader(db, field.related_model, alias)  # type: ignore[arg-type]
+            related.append((field, len(columns), len(rel_columns), rel_read))
+            columns += rel_columns
+            joins.append(f"LEFT OUTER JOIN {qn(field.related_model._meta.db_table)} {qn(alias)} "  # type: ignore[union-attr]
+                         f"ON {qn(alias)}.{qn(field.target_field.column)} = {qn('d')}.{qn(field.column)}")  # type: ignore[union-attr]
+        lock_date = (f"(SELECT period_lock_date FROM {qn(SystemSettings._meta.db_table)} WHERE id = 1)")
+        sql = (f"SELECT {', '.join(columns)}, {lock_date} FROM {qn(model._meta.db_table)} {qn('d')} "
+               + " ".join(joins) + f" WHERE {qn('d')}.{qn(model._meta.pk.column)} = %s")  # type: ignore[union-attr]
+        if db.features.has_select_for_update:
+            sql += f" FOR UPDATE OF {qn('d')}" if db.features.has_select_for_update_of else " FOR UPDATE"
+        cached = _LOCK_SQL[key] = (sql, [read, related])
+    sql, (read, related) = cached
+    with db.cursor() as cursor:
+        cursor.execute(sql, [pk])
+        row = cursor.fetchone()
+    if row is None:
+        raise model.DoesNotExist(f"{model._meta.object_name} matching query does not exist.")
+    current = read(row[: len(model._meta.concrete_fields)])
+    for field, start, width, rel_read in related:
+        values = row[start : start + width]
+        field.set_cached_value(current, None if getattr(current, field.attname) is None else rel_read(values))
+    return current, _lock_date_value(row[-1])  # type: ignore[return-value]
+
+
 # ---------------------------------------------------------------- services
+def _post_in_transaction(document: Document, *, has_stored: bool, previous_date: dt.datetime | None) -> None:
+    """Make the registers hold `document.movements()`; the caller holds the document (locked or just created)."""
+    movements = list(document.movements())
+    document.validate_for_posting()
+    changed = write_movements(document, movements, document.registers, has_stored=has_stored)
+    document.after_movements_written(changed, previous_date)
+
+
+def _refuse_deletion_marked(document: Document) -> None:
+    if document.deletion_mark:
+        raise CoreError(ErrorCode.DELETION_MARKED,
+                        _("%(doc)s is marked for deletion: remove the mark to post it.") % {"doc": document})
+
+
+def _set_posted(document: Document, posted: bool) -> None:
+    db = transaction.get_connection()
+    table = db.ops.quote_name(document._meta.db_table)
+    with db.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET posted = %s WHERE id = %s", [posted, document.pk])
+
+
 def save_document(
     document: Document,
     lines: Sequence[DocumentLine] | None = None,
     *,
     user: Any = None,
     expected_version: int | None = None,
+    post: bool = False,
 ) -> Document:
-    """Create or change a document and its lines; re-post it if it was posted.
+    """Create or change a document and its lines; re-post it if it was posted; with `post=True` also post it,
+    in the same transaction.
 
     Refuses: a date on or before the period lock (old or new date), a stale
-    `expected_version` (someone saved in between), a posting shortfall. On a
-    refusal nothing is written.
+    `expected_version` (someone saved in between), a posting shortfall, and with `post`
+    a deletion mark or an empty document. On a refusal nothing is written — with `post`,
+    neither the document nor its changes.
     """
+    document.__dict__.pop("_line_count", None)
+    if document.pk:
+        return _save(document, lines, user, expected_version, post)
+    # A refused new document keeps no trace of the rolled-back insert: it can be corrected and saved again.
+    number, author_id = document.number, document.author_id  # type: ignore[attr-defined]
+    try:
+        return _save(document, lines, user, expected_version, post)
+    except BaseException:
+        document.pk, document.number, document.author_id, document.posted = None, number, author_id, False  # type: ignore[attr-defined]
+        document._state.adding = True
+        for line in lines or []:
+            line.pk = None
+            line._state.adding = True
+        raise
+
+
+def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, expected_version: int | None,
+          post: bool) -> Document:
     with transaction.atomic():
-        previous_date = None
+        entries: list[tuple[str, dict[str, Any]]] = []
         if document.pk:
-            current = type(document).objects.select_for_update().get(pk=document.pk)
+            current, lock = _lock_document(type(document), document.pk)
             if expected_version is not None and current.version != expected_version:
                 raise CoreError(
                     ErrorCode.CONCURRENT_EDIT,
                     _("%(doc)s was changed by someone else while you were editing it. "
                       "Reload it to see their changes, then make yours again.") % {"doc": current},
                 )
-            check_period_lock(current.date, document.date)
+            refuse_locked_dates(lock, current.date, document.date)
             before = snapshot(current)
-            previous_date = current.date
+            was_posted = current.posted
             document.version = current.version + 1
-            document.posted = current.posted
-            action = ChangeLogEntry.Action.CHANGED
+            document.posted = was_posted
+            document.updated_at = timezone.now()
+            document.save()
+            if lines is not None:
+                _replace_lines(document, lines, new=False)
+            changes = diff_snapshots(before, snapshot(document))
+            if changes:
+                entries.append((ChangeLogEntry.Action.CHANGED, changes))
+            if was_posted and (changes or post):
+                if post:
+                    _refuse_deletion_marked(document)
+                _post_in_transaction(document, has_stored=True, previous_date=current.date)
+                entries.append((ChangeLogEntry.Action.REPOSTED, {}))
+            elif post:
+                _refuse_deletion_marked(document)
+                _post_in_transaction(document, has_stored=False, previous_date=None)
+                _set_posted(document, True)
+                document.posted = True
+                entries.append((ChangeLogEntry.Action.POSTED, {}))
         else:
-            check_period_lock(document.date)
-            before = None
-            if not document.number:
-                document.number = next_number(document)
+            refuse_locked_dates(period_lock_date(), document.date)
+            if post:
+                _refuse_deletion_marked(document)
+            numbered = bool(document.number)
+            _load_posting_related(document)
             if user is not None and getattr(user, "pk", None):
                 document.author = user
-            action = ChangeLogEntry.Action.CREATED
-        document.updated_at = timezone.now()
-        document.save()
-        if lines is not None:
-            _replace_lines(document, lines)
-        after = snapshot(document)
-        changes = diff_snapshots(before, after)
-        if action == ChangeLogEntry.Action.CREATED or changes:
-            log_change(document, action, user, changes)
-        if document.posted and changes:
-            document.validate_for_posting()
-            changed = write_movements(document, list(document.movements()), document.registers)
-            document.after_movements_written(changed, previous_date)
-            log_change(document, ChangeLogEntry.Action.REPOSTED, user)
+            document.updated_at = timezone.now()
+            # A new document is posted as it is inserted: nobody sees it before the transaction commits,
+            # and a refused posting rolls the insert back.
+            document.posted = post
+            insert_rows(type(document), [document])
+            if lines is not None:
+                _replace_lines(document, lines, new=True)
+            entries.append((ChangeLogEntry.Action.CREATED, {}))
+            if post:
+                _post_in_transaction(document, has_stored=False, previous_date=None)
+                entries.append((ChangeLogEntry.Action.POSTED, {}))
+            if not numbered:
+                _number_new_document(document)
+        _log_changes(document, user, entries)
     return document
 
 
-def _replace_lines(document: Document, lines: Sequence[DocumentLine]) -> None:
+def _replace_lines(document: Document, lines: Sequence[DocumentLine], *, new: bool) -> None:
     manager = document.lines  # type: ignore[attr-defined]
-    manager.all().delete()
+    if not new:
+        manager.all().delete()
     for i, line in enumerate(lines, start=1):
         line.pk = None
         line.line_no = i
         line.document = document  # type: ignore[attr-defined]
-    manager.model.objects.bulk_create(list(lines))
+    insert_rows(manager.model, list(lines))
+    document.remember_line_count(len(lines))
 
 
 def post_document(document: Document, *, user: Any = None) -> Document:
@@ -279,18 +664,15 @@ def post_document(document: Document, *, user: Any = None) -> Document:
     Refuses: deletion-marked documents, empty documents, the period lock, a shortfall.
     """
     with transaction.atomic():
-        current = type(document).objects.select_for_update().get(pk=document.pk)
-        check_period_lock(current.date)
-        if current.deletion_mark:
-            raise CoreError(ErrorCode.DELETION_MARKED,
-                            _("%(doc)s is marked for deletion: remove the mark to post it.") % {"doc": current})
-        current.validate_for_posting()
+        current, lock = _lock_document(type(document), document.pk)
+        refuse_locked_dates(lock, current.date)
+        _refuse_deletion_marked(current)
         was_posted = current.posted
-        changed = write_movements(current, list(current.movements()), current.registers, has_stored=was_posted)
-        current.after_movements_written(changed, None)
+        _post_in_transaction(current, has_stored=was_posted, previous_date=None)
         if not was_posted:
-            type(current).objects.filter(pk=current.pk).update(posted=True)
-        log_change(current, ChangeLogEntry.Action.REPOSTED if was_posted else ChangeLogEntry.Action.POSTED, user)
+            _set_posted(current, True)
+        _log_changes(current, user, [
+            (ChangeLogEntry.Action.REPOSTED if was_posted else ChangeLogEntry.Action.POSTED, {})])
     document.posted = True
     return document
 
@@ -299,8 +681,8 @@ def unpost_document(document: Document, *, user: Any = None) -> Document:
     """Remove a document's movements. Refuses when posted documents were based on it,
     when the period is locked, or when removing its receipts would leave a controlled balance negative."""
     with transaction.atomic():
-        current = type(document).objects.select_for_update().get(pk=document.pk)
-        check_period_lock(current.date)
+        current, lock = _lock_document(type(document), document.pk)
+        refuse_locked_dates(lock, current.date)
         dependents = [d for d in derived_documents(current) if getattr(d, "posted", False)]
         if dependents:
             raise CoreError(
@@ -311,8 +693,8 @@ def unpost_document(document: Document, *, user: Any = None) -> Document:
             )
         changed = write_movements(current, [], current.registers)
         current.after_movements_written(changed, None)
-        type(current).objects.filter(pk=current.pk).update(posted=False)
-        log_change(current, ChangeLogEntry.Action.UNPOSTED, user)
+        _set_posted(current, False)
+        _log_changes(current, user, [(ChangeLogEntry.Action.UNPOSTED, {})])
     document.posted = False
     return document
 

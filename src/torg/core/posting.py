@@ -24,7 +24,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db import connection, models, transaction
+from django.db import models, transaction
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
@@ -105,11 +105,14 @@ def write_movements(
         raise RuntimeError(f"{type(document).__name__} writes undeclared registers {sorted(r.label for r in unknown)}")
     shortfalls: list[Shortfall] = []
     changed: dict[Register, set[str]] = {}
-    for register in sorted(set(registers), key=lambda r: (r.lock_order, r.label)):
-        found, keys = _write_register(register, ct, document.pk, by_register.get(register, []), has_stored)
-        shortfalls += found
-        if keys:
-            changed[register] = keys
+    db = transaction.get_connection()
+    with db.cursor() as cursor:
+        for register in sorted(set(registers), key=lambda r: (r.lock_order, r.label)):
+            found, keys = _write_register(db, cursor, register, ct, document.pk, by_register.get(register, []),
+                                          has_stored)
+            shortfalls += found
+            if keys:
+                changed[register] = keys
     if shortfalls:
         _describe(shortfalls, ct, document.pk)
         raise ShortageError(shortfalls)
@@ -133,52 +136,48 @@ def _stored(register: Register, ct: ContentType, doc_id: int) -> list[Movement]:
 
 
 def _write_register(
-    register: Register, ct: ContentType, doc_id: int, new: list[Movement], has_stored: bool = True
+    db: Any, cursor: Any, register: Register, ct: ContentType, doc_id: int, new: list[Movement], has_stored: bool = True
 ) -> tuple[list[Shortfall], set[str]]:
     old = _stored(register, ct, doc_id) if has_stored else []
-    if Counter(m.comparable() for m in old) == Counter(m.comparable() for m in new):
+    if not old and not new:
+        return [], set()
+    if old and Counter(m.comparable() for m in old) == Counter(m.comparable() for m in new):
         return [], set()
     n_res = len(register.resources)
     zero = tuple(Decimal(0) for _ in range(n_res))
     total_delta: dict[str, list[Any]] = {}
     monthly_delta: dict[tuple[str, dt.date], list[Any]] = {}
 
-    def apply(m: Movement, sign: int) -> None:
-        key = m.key
+    months: dict[dt.datetime, dt.date] = {}  # a document's movements mostly share one moment
+
+    def apply(m: Movement, key: str, sign: int) -> None:
         entry = total_delta.setdefault(key, [m.dims, list(zero)])
         for i in range(n_res):
             entry[1][i] += sign * m.signed(i)
-        month = month_of(m.period)
+        month = months.get(m.period)
+        if month is None:
+            month = months[m.period] = month_of(m.period)
         mentry = monthly_delta.setdefault((key, month), [m.dims, list(zero), list(zero)])
         side = 1 if m.record_type == RecordType.RECEIPT else 2
         for i in range(n_res):
             mentry[side][i] += sign * m.resources[i]
 
     for m in old:
-        apply(m, -1)
+        apply(m, m.key, -1)
+    new_rows = []
+    adapt_period = db.ops.adapt_datetimefield_value
+    adapt_month = db.ops.adapt_datefield_value
     for m in new:
-        apply(m, +1)
+        key = m.key
+        apply(m, key, +1)
+        new_rows.append([ct.pk, doc_id, m.line_no, adapt_period(m.period), m.record_type, key, *m.dims,
+                         *m.resources])
 
-    model = register.movement_model
     if old:
-        model.objects.filter(recorder_type=ct, recorder_id=doc_id)._raw_delete(  # type: ignore[attr-defined]
-            model.objects.db  # type: ignore[attr-defined]
-        )
-    if new:
-        objs = []
-        for m in new:
-            values: dict[str, Any] = {
-                "recorder_type_id": ct.pk,
-                "recorder_id": doc_id,
-                "line_no": m.line_no,
-                "period": m.period,
-                "record_type": m.record_type,
-                "key": m.key,
-            }
-            values.update(zip(register.dim_attnames, m.dims, strict=True))
-            values.update(zip(register.resource_names, m.resources, strict=True))
-            objs.append(model(**values))
-        model.objects.bulk_create(objs, batch_size=500)  # type: ignore[attr-defined]
+        cursor.execute(f"DELETE FROM {db.ops.quote_name(register.movement_model._meta.db_table)} "
+                       "WHERE recorder_type_id = %s AND recorder_id = %s", [ct.pk, doc_id])
+    if new_rows:
+        _insert(db, cursor, register.movement_model._meta.db_table, _movement_columns(register), new_rows)
 
     shortfalls: list[Shortfall] = []
     if register.is_balance:
@@ -190,19 +189,21 @@ def _write_register(
                 fixed=["key", *register.dim_attnames],
                 added=register.resource_names,
                 rows=[[k, *dims, *deltas] for k, (dims, deltas) in changed],
+                db=db,
+                cursor=cursor,
             )
             if register.controlled:
                 shortfalls = _check(register, changed, balances, new)
         monthly_added = [f"{r}_{side}" for side in ("receipt", "expense") for r in register.resource_names]
         mrows = [
-            [k, _date_param(month), *dims, *rec, *exp]
+            [k, adapt_month(month), *dims, *rec, *exp]
             for (k, month), (dims, rec, exp) in sorted(monthly_delta.items())
             if any(rec) or any(exp)
         ]
     else:
         monthly_added = register.resource_names
         mrows = [
-            [k, _date_param(month), *dims, *[r + e for r, e in zip(rec, exp, strict=True)]]
+            [k, adapt_month(month), *dims, *[r + e for r, e in zip(rec, exp, strict=True)]]
             for (k, month), (dims, rec, exp) in sorted(monthly_delta.items())
             if any(rec) or any(exp)
         ]
@@ -214,12 +215,33 @@ def _write_register(
             added=monthly_added,
             rows=mrows,
             returning=False,
+            db=db,
+            cursor=cursor,
         )
     return shortfalls, set(total_delta)
 
 
-def _date_param(value: dt.date) -> Any:
-    return connection.ops.adapt_datefield_value(value)
+def _movement_columns(register: Register) -> tuple[str, ...]:
+    return ("recorder_type_id", "recorder_id", "line_no", "period", "record_type", "key",
+            *register.dim_attnames, *register.resource_names)
+
+
+# Statements are built once per table, shape and row count: building them costs more than sending them.
+_SQL: dict[tuple[Any, ...], str] = {}
+
+
+def _insert(db: Any, cursor: Any, table: str, columns: Sequence[str], rows: list[list[Any]]) -> None:
+    """Plain multi-row INSERT (the movement rows)."""
+    qn = db.ops.quote_name
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        chunk = rows[start : start + UPSERT_CHUNK]
+        key = ("insert", db.vendor, table, tuple(columns), len(chunk))
+        sql = _SQL.get(key)
+        if sql is None:
+            row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+            sql = _SQL[key] = (f"INSERT INTO {qn(table)} ({', '.join(qn(c) for c in columns)}) VALUES "
+                               + ", ".join([row_sql] * len(chunk)))
+        cursor.execute(sql, [v for row in chunk for v in row])
 
 
 def _upsert_add(
@@ -229,16 +251,24 @@ def _upsert_add(
     added: list[str],
     rows: list[list[Any]],
     returning: bool = True,
+    db: Any = None,
+    cursor: Any = None,
 ) -> dict[str, tuple[Decimal, ...]]:
     """INSERT rows, or add their `added` columns to the existing row; return the new values by key."""
-    qn = connection.ops.quote_name
-    cols = [*fixed, *added]
-    set_clause = ", ".join(f"{qn(c)} = {qn(table)}.{qn(c)} + excluded.{qn(c)}" for c in added)
+    if db is None or cursor is None:
+        db = transaction.get_connection()
+        with db.cursor() as own:
+            return _upsert_add(table, conflict, fixed, added, rows, returning, db, own)
+    qn = db.ops.quote_name
     result: dict[str, tuple[Decimal, ...]] = {}
-    row_sql = "(" + ", ".join(["%s"] * len(cols)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), UPSERT_CHUNK):
-            chunk = rows[start : start + UPSERT_CHUNK]
+    for start in range(0, len(rows), UPSERT_CHUNK):
+        chunk = rows[start : start + UPSERT_CHUNK]
+        key = ("upsert", db.vendor, table, tuple(conflict), tuple(fixed), tuple(added), returning, len(chunk))
+        sql = _SQL.get(key)
+        if sql is None:
+            cols = [*fixed, *added]
+            set_clause = ", ".join(f"{qn(c)} = {qn(table)}.{qn(c)} + excluded.{qn(c)}" for c in added)
+            row_sql = "(" + ", ".join(["%s"] * len(cols)) + ")"
             sql = (
                 f"INSERT INTO {qn(table)} ({', '.join(qn(c) for c in cols)}) VALUES "
                 + ", ".join([row_sql] * len(chunk))
@@ -246,10 +276,11 @@ def _upsert_add(
             )
             if returning:
                 sql += f" RETURNING {qn('key')}, " + ", ".join(qn(c) for c in added)
-            cursor.execute(sql, [v for row in chunk for v in row])
-            if returning:
-                for row in cursor.fetchall():
-                    result[row[0]] = tuple(Decimal(str(v)) for v in row[1:])
+            _SQL[key] = sql
+        cursor.execute(sql, [v for row in chunk for v in row])
+        if returning:
+            for row in cursor.fetchall():
+                result[row[0]] = tuple(Decimal(str(v)) for v in row[1:])
     return result
 
 

@@ -22,7 +22,6 @@ from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
 from django.db import connection, transaction
-from django.db.models import Q
 
 from torg.core import jobs
 from torg.core.documents import Document
@@ -93,10 +92,20 @@ def schedule_recalculation_if_backdated(
     register = _cost_register()
     start = min(d for d in (document.date, previous_date) if d is not None)
     ct = ContentType.objects.get_for_model(document)
-    later = register.movement_model.objects.filter(
-        key__in=changed_keys, record_type=RecordType.EXPENSE
-    ).filter(Q(period__gt=start) | Q(period=start)).exclude(recorder_type=ct, recorder_id=document.pk)
-    if later.exists():
+    # Asked on every posting of a receipt: a plain statement (the ORM's query building costs more than
+    # the indexed (key, period) lookup).
+    db = transaction.get_connection()
+    qn = db.ops.quote_name
+    keys = sorted(changed_keys)
+    with db.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {qn(register.movement_model._meta.db_table)} "
+            f"WHERE {qn('key')} IN ({', '.join(['%s'] * len(keys))}) AND record_type = %s "
+            "AND period >= %s AND NOT (recorder_type_id = %s AND recorder_id = %s) LIMIT 1",
+            [*keys, RecordType.EXPENSE, db.ops.adapt_datetimefield_value(start), ct.pk, document.pk],
+        )
+        later = cursor.fetchone() is not None
+    if later:
         request_recalculation(document.organization_id, start)  # type: ignore[attr-defined]
 
 

@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from decimal import Decimal
 from typing import Any
 
-from django.db import models
+from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from torg.catalogs.models import Counterparty, Item, ItemKind, Organization, Partner, VatRate, Warehouse
@@ -49,17 +49,52 @@ StockCost = Register(
 StockCostMovement, StockCostTotal, StockCostMonthlyTotal = StockCost.build(__name__)
 
 
+_LINES_SQL: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Any]]] = {}
+
+
 def _stocked_lines(document: Document, *fields: str) -> list[dict[str, Any]]:
-    """The document's lines of goods (services have no stock)."""
-    # The kind is read, not filtered on, so that the database always starts from the document's lines.
-    lines = document.lines.order_by("line_no").values(  # type: ignore[attr-defined]
-        "line_no", "item_id", "quantity", "item__kind", *fields)
-    return [line for line in lines if line.pop("item__kind") == ItemKind.GOODS]
+    """The document's lines of goods (services have no stock), in line order.
+
+    One statement built once per line model, read through a plain cursor: on the posting path the ORM's
+    query building costs more than the query. Decimals are read back exactly (SQLite keeps binary floats).
+    Also tells the document how many lines it has, which posting checks."""
+    line_model = document.lines.model  # type: ignore[attr-defined]
+    db = transaction.get_connection()
+    key = (db.vendor, line_model._meta.label_lower, fields)
+    cached = _LINES_SQL.get(key)
+    if cached is None:
+        qn = db.ops.quote_name
+        opts = line_model._meta
+        selected = [opts.get_field(name) for name in ("line_no", "item", "quantity", *fields)]
+        lines, items = qn(opts.db_table), qn(Item._meta.db_table)
+        # The kind is read, not filtered on, so that the database always starts from the document's lines.
+        sql = (f"SELECT {', '.join(f'{lines}.{qn(f.column)}' for f in selected)}, {items}.{qn('kind')} "
+               f"FROM {lines} INNER JOIN {items} ON {items}.{qn('id')} = {lines}.{qn('item_id')} "
+               f"WHERE {lines}.{qn('document_id')} = %s ORDER BY {lines}.{qn('line_no')}")
+        quanta = [Decimal(1).scaleb(-f.decimal_places) if isinstance(f, models.DecimalField) else None
+                  for f in selected]
+        cached = _LINES_SQL[key] = (sql, quanta)
+    sql, quanta = cached
+    names = ("line_no", "item_id", "quantity", *fields)
+    with db.cursor() as cursor:
+        cursor.execute(sql, [document.pk])
+        rows = cursor.fetchall()
+    document.remember_line_count(len(rows))
+    result = []
+    for row in rows:
+        if row[-1] != ItemKind.GOODS:
+            continue
+        result.append({
+            name: (Decimal(str(value)).quantize(quantum) if quantum is not None and value is not None else value)
+            for name, value, quantum in zip(names, row, quanta, strict=False)
+        })
+    return result
 
 
 class StockDocument(Document):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+",
                                       verbose_name=_("organization"))
+    posting_related = ("organization",)  # its prefix numbers the document; a purchase asks whether it pays VAT
 
     class Meta(Document.Meta):
         abstract = True

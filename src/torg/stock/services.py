@@ -8,14 +8,13 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from torg.core.documents import (
     Document,
     DocumentLine,
-    clean_lines,
+    clean_document,
     link_documents,
     post_document,
     save_document,
@@ -40,25 +39,16 @@ from torg.stock.models import (
 STOCK_DOCUMENTS: tuple[type[Document], ...] = (OpeningBalance, Purchase, Transfer, WriteOff, Surplus, StockCount)
 
 
-def _field_errors(exc: ValidationError) -> dict[str, list[str]]:
-    if hasattr(exc, "error_dict"):
-        return {k: [str(m) for e in v for m in e.messages] for k, v in exc.error_dict.items()}
-    return {"__all__": [str(m) for m in exc.messages]}
-
-
 def validate_stock_document(document: Document, lines: Sequence[DocumentLine]) -> None:
-    """Check the header and every line; raise one CoreError with all field errors."""
-    errors: dict[str, list[str]] = {}
-    try:
-        document.full_clean(exclude=["number", "author", "version"])
-    except ValidationError as exc:
-        errors.update(_field_errors(exc))
+    """Check the header and every line; raise one CoreError with all field errors.
+
+    The references of the header and of all lines are checked in one query."""
+    errors = clean_document(document, lines, exclude=["number", "author", "version"])
     if isinstance(document, Transfer) and document.warehouse_from_id and \
             document.warehouse_from_id == document.warehouse_to_id:
         errors.setdefault("warehouse_to", []).append(
             _("A transfer needs two different warehouses: choose another destination.")
         )
-    errors.update(clean_lines(lines))
     for i, line in enumerate(lines, start=1):
         prefix = f"lines.{i}."
         quantity = getattr(line, "quantity", None)
@@ -86,22 +76,32 @@ def save_stock_document(
     *,
     user: Any = None,
     expected_version: int | None = None,
+    post: bool = False,
 ) -> Document:
-    """Create or change a stock document with its lines (amounts computed here); re-posts a posted one."""
+    """Create or change a stock document with its lines (amounts computed here); re-posts a posted one.
+
+    With `post=True` the document is also posted in the same transaction ("Save and post"): a refused
+    posting leaves nothing behind, neither the new document nor the changes."""
+    if post:
+        _refuse_posting_a_count(document)
     for line in lines:
         line.document = document  # type: ignore[attr-defined]
         line.compute()  # type: ignore[attr-defined]
     validate_stock_document(document, lines)
     if isinstance(document, StockCount) and document.status == StockCount.Status.COMPLETED and document.pk:
         raise CoreError(ErrorCode.INVALID, _("A completed stock count cannot be changed."))
-    return save_document(document, lines, user=user, expected_version=expected_version)
+    return save_document(document, lines, user=user, expected_version=expected_version, post=post)
+
+
+def _refuse_posting_a_count(document: Document) -> None:
+    if isinstance(document, StockCount):
+        raise CoreError(ErrorCode.INVALID, _("A stock count is not posted: complete it to create the write-off "
+                                             "and surplus for its differences."))
 
 
 def post(document: Document, *, user: Any = None) -> Document:
     """Post a stock document (refused on shortage, lock date, empty document)."""
-    if isinstance(document, StockCount):
-        raise CoreError(ErrorCode.INVALID, _("A stock count is not posted: complete it to create the write-off "
-                                             "and surplus for its differences."))
+    _refuse_posting_a_count(document)
     return post_document(document, user=user)
 
 
@@ -172,9 +172,8 @@ def complete_stock_count(count: StockCount, *, user: Any = None) -> tuple[WriteO
         if shortages:
             write_off = WriteOff(organization_id=count.organization_id, warehouse_id=count.warehouse_id,
                                  date=count.date, reason=reason)
-            save_stock_document(write_off, shortages, user=user)
+            save_stock_document(write_off, shortages, user=user, post=True)
             link_documents(count, write_off)
-            post_document(write_off, user=user)
         if excess:
             costs = StockCost.balances_at(count.date, ["item"], organization=count.organization_id, item=excess_items)
             for line in excess:
@@ -183,9 +182,8 @@ def complete_stock_count(count: StockCount, *, user: Any = None) -> tuple[WriteO
                     line.price = round_unit_cost(balance["amount"] / balance["quantity"]).quantize(Decimal("0.01"))
             surplus = Surplus(organization_id=count.organization_id, warehouse_id=count.warehouse_id,
                               date=count.date, reason=reason)
-            save_stock_document(surplus, excess, user=user)
+            save_stock_document(surplus, excess, user=user, post=True)
             link_documents(count, surplus)
-            post_document(surplus, user=user)
         StockCount.objects.filter(pk=count.pk).update(status=StockCount.Status.COMPLETED)
         count.status = StockCount.Status.COMPLETED
     return write_off, surplus
