@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models, transaction
+from django.db import models
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest
 from django.utils import timezone
@@ -243,10 +243,7 @@ def add_stock_routes(router: Router, kind: StockKind) -> None:
         lines = _build(kind, document, data)
         user = request.auth  # type: ignore[attr-defined]
         # One transaction: a posting refused for a shortage leaves no document behind.
-        with transaction.atomic():
-            services.save_stock_document(document, lines, user=user)
-            if data["post"]:
-                services.post(document, user=user)
+        services.save_stock_document(document, lines, user=user, post=data["post"])
         return Status(201, fresh(document.pk))
 
     @router.get(f"{base}/{{int:pk}}", response={200: s.detail, **ERROR_RESPONSES}, tags=tags,
