@@ -11,8 +11,11 @@ temporary SQLite file (never var/), and on PostgreSQL a dedicated database `torg
 that this script creates and drops. Nothing outside those databases is touched.
 
 What is measured, per database:
-  (a) create + post through `torg.stock.services` of N purchases and then N transfers of
-      5 lines each, one process, one document per transaction (documents/s);
+  (a) posting through `torg.stock.services`, N purchases and then N transfers of 5 lines
+      each (transfers only move goods the source warehouse holds, so none is refused), three ways:
+      create + post in one transaction per document, one process; post only, of documents
+      saved beforehand, one process; create + post by 4 processes at once, each with its own
+      connection and its own quarter of the items (documents/s, ms and statements per document);
   (b) `Stock.balance(warehouse, item)` with 10k, 100k and 1M movements in the register
       (p50 / p95 over 1,000 calls on random keys). The history is generated with bulk SQL
       (INSERT … SELECT) straight into the benchmark database, then the kept and monthly
@@ -169,70 +172,249 @@ def child(backend: str, out: Path, quick: bool) -> None:
     out.write_text(json.dumps(result, indent=2, default=str))
 
 
-def bench_posting(organization: Any, supplier: Any, warehouses: list[Any], items: list[Any],
-                  quick: bool) -> dict[str, Any]:
-    from django.db import connection
-    from django.utils import timezone
+WORKERS = 4
 
-    from torg.core.errors import CoreError
-    from torg.stock import services
-    from torg.stock.models import Purchase, PurchaseLine, Transfer, TransferLine
 
-    n_docs = 1_000 if quick else 10_000
-    rng = random.Random(1)
-    in_db = {"seconds": 0.0, "queries": 0}
+class Holdings:
+    """What each warehouse holds of each item, as the benchmark's own postings leave it, so that every
+    transfer takes goods that are there (a transfer of goods that are not there is refused, and a refusal
+    is not a posting)."""
 
-    def measure_queries(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    def __init__(self) -> None:
+        self.quantity: dict[tuple[int, int], int] = {}
+
+    def receive(self, warehouse: int, item: int, quantity: int) -> None:
+        self.quantity[(warehouse, item)] = self.quantity.get((warehouse, item), 0) + quantity
+
+    def pick(self, rng: random.Random, warehouse: int, items: list[int], count: int, most: int) -> list[int]:
+        """`count` distinct items of `items` of which the warehouse holds at least `most`."""
+        held = [i for i in items if self.quantity.get((warehouse, i), 0) >= most]
+        assert len(held) >= count, f"warehouse {warehouse} holds too few items to transfer"
+        return rng.sample(held, count)
+
+
+def _plan_all(kinds: list[str], n_docs: int, rng: random.Random, holdings: Holdings, warehouses: list[int],
+              items: list[int], year: int) -> list[tuple[str, list[tuple[Any, list[Any]]]]]:
+    """The documents of one run, built before the clock starts: n of each kind, dated through the year."""
+    start = timezone_aware(dt.datetime(year, 1, 2, 9))
+    step = dt.timedelta(days=180) / n_docs
+    planned = []
+    for kind in kinds:
+        offset = dt.timedelta(days=181) if kind == "transfer" else dt.timedelta(0)
+        planned.append((kind, [_plan(kind, n, rng, holdings, warehouses, items, start + offset, step)
+                               for n in range(n_docs)]))
+    return planned
+
+
+class Counting:
+    """Counts the statements a process sends and the time spent in them (an execute wrapper)."""
+
+    def __init__(self) -> None:
+        self.queries = 0
+        self.seconds = 0.0
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         t0 = time.perf_counter()
         try:
             return execute(sql, params, many, context)
         finally:
-            in_db["seconds"] += time.perf_counter() - t0
-            in_db["queries"] += 1
+            self.seconds += time.perf_counter() - t0
+            self.queries += 1
 
-    wrapper = connection.execute_wrapper(measure_queries)
-    wrapper.__enter__()
-    start = timezone.make_aware(dt.datetime(2024, 1, 2, 9))
-    step = dt.timedelta(days=180) / n_docs
-    log(f"  posting {n_docs:,} purchases of 5 lines")
-    t0 = time.perf_counter()
-    for n in range(n_docs):
-        doc = Purchase(organization=organization, supplier=supplier, warehouse=warehouses[n % 5],
+
+def _plan(kind: str, n: int, rng: random.Random, holdings: Holdings, warehouses: list[int], items: list[int],
+          start: dt.datetime, step: dt.timedelta) -> tuple[Any, list[Any]]:
+    """An unsaved purchase or transfer and its 5 lines; the holdings are updated as if it were posted."""
+    from torg.catalogs.models import VatRate
+    from torg.stock.models import Purchase, PurchaseLine, Transfer, TransferLine
+
+    warehouse = warehouses[n % len(warehouses)]
+    if kind == "purchase":
+        doc = Purchase(organization_id=_ctx["organization"], supplier_id=_ctx["supplier"], warehouse_id=warehouse,
                        date=start + step * n)
-        lines = [PurchaseLine(item=item, quantity=100, price=rng.choice((10, 55, 120)), vat_rate=item.vat_rate)
-                 for item in rng.sample(items, 5)]
-        services.save_stock_document(doc, lines)
-        services.post(doc)
-    purchases_s = time.perf_counter() - t0
-    log(f"  posting {n_docs:,} transfers of 5 lines")
-    refused = 0
-    t0 = time.perf_counter()
-    for n in range(n_docs):
-        source = warehouses[n % 5]
-        doc = Transfer(organization=organization, warehouse_from=source, warehouse_to=warehouses[(n + 1) % 5],
-                       date=start + dt.timedelta(days=181) + step * n)
-        lines = [TransferLine(item=item, quantity=rng.randint(1, 3)) for item in rng.sample(items, 5)]
-        services.save_stock_document(doc, lines)
-        try:
-            services.post(doc)
-        except CoreError:
-            refused += 1  # not enough at the source: still a full attempt, counted in the time
-    transfers_s = time.perf_counter() - t0
-    wrapper.__exit__(None, None, None)
-    total_s = purchases_s + transfers_s
+        lines = []
+        for item in rng.sample(items, 5):
+            lines.append(PurchaseLine(item_id=item, quantity=100, price=rng.choice((10, 55, 120)),
+                                      vat_rate=VatRate.VAT_22))
+            holdings.receive(warehouse, item, 100)
+        return doc, lines
+    target = warehouses[(n + 1) % len(warehouses)]
+    doc = Transfer(organization_id=_ctx["organization"], warehouse_from_id=warehouse, warehouse_to_id=target,
+                   date=start + step * n)
+    lines = []
+    for item in holdings.pick(rng, warehouse, items, 5, 3):
+        quantity = rng.randint(1, 3)
+        lines.append(TransferLine(item_id=item, quantity=quantity))
+        holdings.receive(warehouse, item, -quantity)
+        holdings.receive(target, item, quantity)
+    return doc, lines
+
+
+_ctx: dict[str, Any] = {}
+
+
+def _create_and_post(planned: list[tuple[str, list[tuple[Any, list[Any]]]]]) -> dict[str, Any]:
+    """Create and post the planned documents, kind after kind, each with `save_stock_document(..., post=True)`:
+    one transaction per document, as the API and the "Save and post" button do."""
+    from django.db import connection
+
+    from torg.core.errors import CoreError
+    from torg.stock import services
+
+    counting = Counting()
+    out: dict[str, Any] = {"refused": 0}
+    with connection.execute_wrapper(counting):
+        for kind, documents in planned:
+            t0 = time.perf_counter()
+            for doc, lines in documents:
+                try:
+                    services.save_stock_document(doc, lines, post=True)
+                except CoreError:
+                    out["refused"] += 1  # still a full attempt, counted in the time
+            out[f"{kind}_s"] = time.perf_counter() - t0
+    out["queries"], out["db_s"] = counting.queries, counting.seconds
+    return out
+
+
+def timezone_aware(value: dt.datetime) -> dt.datetime:
+    from django.utils import timezone
+
+    return timezone.make_aware(value)
+
+
+def _figures(n_docs: int, seconds: dict[str, float], queries: int, db_s: float, refused: int) -> dict[str, Any]:
+    total_s = sum(seconds.values())
+    docs = n_docs * len(seconds)
     return {
+        "documents": docs,
+        **{f"{kind}s_per_s": round(n_docs / s, 1) for kind, s in seconds.items()},
+        "documents_per_s": round(docs / total_s, 1),
+        "seconds": round(total_s, 1),
+        "ms_per_document": round(total_s * 1000 / docs, 2),
+        "ms_per_document_in_database_calls": round(db_s * 1000 / docs, 2),
+        "queries_per_document": round(queries / docs, 1),
+        "refused": refused,
+    }
+
+
+def _worker(index: int, n_docs: int, items: list[int], warehouses: list[int], holdings: Holdings, year: int,
+            go: Any, results: Any) -> None:
+    """One of the concurrent posting processes: its own connection, its own items (disjoint documents)."""
+    from django.db import connections
+
+    try:
+        planned = _plan_all(["purchase", "transfer"], n_docs, random.Random(100 + index), holdings, warehouses,
+                            items, year)
+        go.wait()
+        t0 = time.perf_counter()
+        out = _create_and_post(planned)
+        out["elapsed_s"] = time.perf_counter() - t0
+        results.put((index, out))
+    except BaseException as exc:  # noqa: BLE001 — the parent reports it
+        results.put((index, {"error": repr(exc)}))
+    finally:
+        connections.close_all()
+
+
+def bench_posting(organization: Any, supplier: Any, warehouses: list[Any], items: list[Any],
+                  quick: bool) -> dict[str, Any]:
+    import multiprocessing
+
+    from django.db import connection, connections
+
+    from torg.stock import services
+
+    n_docs = 1_000 if quick else 10_000
+    _ctx.update(organization=organization.pk, supplier=supplier.pk)
+    w_ids, i_ids = [w.pk for w in warehouses], [i.pk for i in items]
+    holdings = Holdings()
+    result: dict[str, Any] = {
         "documents": 2 * n_docs,
         "lines_per_document": 5,
-        "purchases_per_s": round(n_docs / purchases_s, 1),
-        "transfers_per_s": round(n_docs / transfers_s, 1),
-        "documents_per_s": round(2 * n_docs / (purchases_s + transfers_s), 1),
-        "seconds": round(purchases_s + transfers_s, 1),
-        "transfers_refused_for_shortage": refused,
-        "queries_per_document": round(in_db["queries"] / (2 * n_docs), 1),
-        "ms_per_document": round(total_s * 1000 / (2 * n_docs), 2),
-        "ms_per_document_in_database_calls": round(in_db["seconds"] * 1000 / (2 * n_docs), 2),
-        "transaction_per_document": "save and post are two transactions, as the document pages do",
+        "document_kinds": f"{n_docs:,} purchases, then {n_docs:,} transfers of goods the source warehouse holds",
+        "target_compared_with": "concurrent.documents_per_s (PostgreSQL): a server posts from several processes",
     }
+
+    # (1) Create and post, one process.
+    log(f"  create + post, 1 process: {n_docs:,} purchases, then {n_docs:,} transfers")
+    rng = random.Random(1)
+    out = _create_and_post(_plan_all(["purchase", "transfer"], n_docs, rng, holdings, w_ids, i_ids, 2021))
+    result["create_and_post"] = {
+        "what": "save_stock_document(..., post=True) per document: one transaction creates and posts it; "
+                "1 process, 1 connection",
+        **_figures(n_docs, {"purchase": out["purchase_s"], "transfer": out["transfer_s"]}, out["queries"],
+                   out["db_s"], out["refused"]),
+    }
+    log(f"    {result['create_and_post']['documents_per_s']} documents/s, refused {out['refused']}")
+
+    # (2) Post only: the same kinds of documents, saved beforehand (not timed), then posted.
+    log(f"  post only, 1 process: saving {n_docs:,} + {n_docs:,} documents first")
+    saved: dict[str, list[Any]] = {}
+    for kind, documents in _plan_all(["purchase", "transfer"], n_docs, rng, holdings, w_ids, i_ids, 2022):
+        saved[kind] = []
+        for doc, lines in documents:
+            services.save_stock_document(doc, lines)
+            saved[kind].append(type(doc)(pk=doc.pk))  # the caller knows the document by its id only
+    counting, seconds, refused = Counting(), {}, 0
+    from torg.core.errors import CoreError
+
+    with connection.execute_wrapper(counting):
+        for kind, docs in saved.items():
+            t0 = time.perf_counter()
+            for doc in docs:
+                try:
+                    services.post(doc)
+                except CoreError:
+                    refused += 1
+            seconds[kind] = time.perf_counter() - t0
+    result["post_only"] = {
+        "what": "services.post(document) of documents saved before (not timed): one transaction locks the "
+                "document, reads its lines and writes the registers; 1 process, 1 connection",
+        **_figures(n_docs, seconds, counting.queries, counting.seconds, refused),
+    }
+    log(f"    {result['post_only']['documents_per_s']} documents/s, refused {refused}")
+
+    # (3) Create and post, several processes at once.
+    per_worker = n_docs // WORKERS
+    log(f"  create + post, {WORKERS} processes: {per_worker:,} purchases, then {per_worker:,} transfers each")
+    context = multiprocessing.get_context("fork")
+    go, results = context.Event(), context.Queue()
+    connections.close_all()  # each process opens its own connection
+    chunks = [i_ids[k::WORKERS] for k in range(WORKERS)]
+    workers = [context.Process(target=_worker, args=(k, per_worker, chunks[k], w_ids, holdings, 2023, go, results))
+               for k in range(WORKERS)]
+    for w in workers:
+        w.start()
+    time.sleep(2)  # let every process reach the start line
+    t0 = time.perf_counter()
+    go.set()
+    outs = dict(results.get(timeout=7200) for _ in workers)
+    wall_s = time.perf_counter() - t0
+    for w in workers:
+        w.join(timeout=60)
+    errors = [o["error"] for o in outs.values() if "error" in o]
+    assert not errors, errors
+    docs = 2 * per_worker * WORKERS
+    queries = sum(o["queries"] for o in outs.values())
+    db_s = sum(o["db_s"] for o in outs.values())
+    busy_s = sum(o["elapsed_s"] for o in outs.values())
+    result["concurrent"] = {
+        "what": f"{WORKERS} processes at once, each its own connection, each creating and posting "
+                f"{per_worker:,} purchases then {per_worker:,} transfers (save_stock_document(..., post=True)) "
+                f"of its own quarter of the items; all share the organization (one number sequence per "
+                f"document type), the warehouses and the tables",
+        "workers": WORKERS,
+        "documents": docs,
+        "documents_per_s": round(docs / wall_s, 1),
+        "seconds": round(wall_s, 1),
+        "ms_per_document_per_process": round(busy_s * 1000 / docs, 2),
+        "ms_per_document_in_database_calls": round(db_s * 1000 / docs, 2),
+        "queries_per_document": round(queries / docs, 1),
+        "refused": sum(o["refused"] for o in outs.values()),
+        "per_process_s": [round(outs[k]["elapsed_s"], 1) for k in sorted(outs)],
+    }
+    log(f"    {result['concurrent']['documents_per_s']} documents/s, refused {result['concurrent']['refused']}")
+    return result
 
 
 def _local_month_sql(vendor: str) -> str:
@@ -515,14 +697,26 @@ def table(results: dict[str, Any]) -> str:
             cells.append(f"{'—' if value is None else value:>14}")
         lines.append(f"{label:<58}" + "".join(cells) + f"{target:>16}")
 
-    n = next(iter(results["backends"].values()))["posting"]["documents"] // 2
-    row(f"posting, documents/s ({n:,} purchases + {n:,} transfers × 5 lines)",
-        lambda r: r["posting"]["documents_per_s"], "≥ 300 (PG)")
-    row("  purchases/s", lambda r: r["posting"]["purchases_per_s"])
-    row("  transfers/s", lambda r: r["posting"]["transfers_per_s"])
-    row("  ms per document / of it in database calls",
-        lambda r: f"{r['posting']['ms_per_document']:.1f} / {r['posting']['ms_per_document_in_database_calls']:.1f}")
-    row("  queries per document (save + post)", lambda r: r["posting"]["queries_per_document"])
+    posting = next(iter(results["backends"].values()))["posting"]
+    n = posting["documents"] // 2
+    workers = posting["concurrent"]["workers"]
+    lines.append(f"posting {n:,} purchases + {n:,} transfers × 5 lines, documents/s:")
+    for key, label, target in (("create_and_post", "create + post (one transaction each), 1 process", ""),
+                               ("post_only", "post only (documents saved before), 1 process", "")):
+        row(f"  {label}", lambda r, key=key: r["posting"][key]["documents_per_s"], target)
+        row("    purchases/s / transfers/s",
+            lambda r, key=key: f"{r['posting'][key]['purchases_per_s']} / {r['posting'][key]['transfers_per_s']}")
+        row("    ms per document / of it in database calls",
+            lambda r, key=key: f"{r['posting'][key]['ms_per_document']:.2f} / "
+                               f"{r['posting'][key]['ms_per_document_in_database_calls']:.2f}")
+        row("    statements per document", lambda r, key=key: r["posting"][key]["queries_per_document"])
+    row(f"  create + post, {workers} processes at once", lambda r: r["posting"]["concurrent"]["documents_per_s"],
+        "≥ 300 (PG)")
+    row("    ms per document in each process / in database calls",
+        lambda r: f"{r['posting']['concurrent']['ms_per_document_per_process']:.2f} / "
+                  f"{r['posting']['concurrent']['ms_per_document_in_database_calls']:.2f}")
+    row("  refused postings (transfers short of stock), all runs",
+        lambda r: sum(r["posting"][k]["refused"] for k in ("create_and_post", "post_only", "concurrent")))
     stages = next(iter(results["backends"].values()))["reads"]["stages"]
     for i, st in enumerate(stages):
         last = i == len(stages) - 1
@@ -547,6 +741,12 @@ def table(results: dict[str, Any]) -> str:
         lines.append(f"{'peak memory (VmHWM) of the gunicorn worker after the demo, MB':<58}"
                      f"{rss['worker_vm_hwm_mb']:>14}{'':>14}{'< 300':>16}")
     lines.append("")
+    lines.append("Posting: every document has 5 lines; purchases bring 100 of 5 random items (of 1,000) to one of 5 "
+                 "warehouses, transfers move 1-3 of 5 items the source warehouse holds to the next one. "
+                 "Throughput is documents / wall-clock seconds. Statements are those Django sends (on PostgreSQL "
+                 "BEGIN and COMMIT come on top). "
+                 f"The {workers} processes each use their own connection and their own quarter of the items, "
+                 "and share the organization's number sequence, the warehouses and the tables.")
     lines.append("Bulk history: " + next(iter(results["backends"].values()))["reads"]["history"] + ".")
     return "\n".join(lines)
 
