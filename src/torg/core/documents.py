@@ -308,8 +308,14 @@ def check_period_lock(*dates: dt.datetime | None) -> None:
 
 # -------------------------------------------------------------- change log
 def _json_value(value: Any) -> Any:
-    if isinstance(value, (Decimal, dt.date, dt.datetime)):
-        return str(value)
+    """A field's value for the change log, written one way whatever way it was set: a moment in UTC,
+    a number without trailing zeros, so that saving an unchanged document records no change."""
+    if isinstance(value, dt.datetime):
+        return (value.astimezone(dt.UTC) if timezone.is_aware(value) else value).isoformat(sep=" ")
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f") if value.is_finite() else str(value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
     if isinstance(value, models.Model):
         return value.pk
     return value

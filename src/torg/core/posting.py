@@ -61,10 +61,10 @@ class Shortfall:
                 text = _("Line %(lines)s: %(text)s") % {"lines": ", ".join(map(str, self.line_nos)), "text": text}
             return text
         text = str(self.register.shortage_message or "{key}").format(key=self.register.key_of(self.dims), **fmt)
-        text = _("%(what)s would fall to %(balance)s") % {"what": text, "balance": _fmt(self.balance_after)}
         if self.dependents:
-            text += ". " + _("Later documents use it: %(docs)s") % {"docs": "; ".join(self.dependents)}
-        return text
+            return _("%(what)s would fall to %(balance)s. Later documents use it: %(docs)s") % {
+                "what": text, "balance": _fmt(self.balance_after), "docs": "; ".join(self.dependents)}
+        return _("%(what)s would fall to %(balance)s") % {"what": text, "balance": _fmt(self.balance_after)}
 
 
 def _fmt(value: Decimal) -> str:

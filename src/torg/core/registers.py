@@ -40,6 +40,8 @@ from django.db import models
 from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import pgettext_lazy
 
 
 class RegisterKind(StrEnum):
@@ -154,6 +156,10 @@ class Register:
         return [r.name for r in self.resources]
 
     # ----------------------------------------------------------------- models
+    def _model_label(self, part: Promise) -> Promise:
+        """The name of one of the register's tables, e.g. «Товары на складах: движения» (lazy: any language)."""
+        return format_lazy("{}: {}", self.verbose_name, part)
+
     def build(self, module: str) -> tuple[type[models.Model], type[models.Model] | None, type[models.Model]]:
         camel = "".join(part.capitalize() for part in self.name.split("_"))
         table = f"{self.app_label}_reg_{self.name}"
@@ -189,7 +195,7 @@ class Register:
             "Meta": type("Meta", (), {
                 "app_label": self.app_label,
                 "db_table": f"{table}_movement",
-                "verbose_name": f"{self.verbose_name}: movement",
+                "verbose_name": self._model_label(pgettext_lazy("register table", "movement")),
                 "indexes": [
                     models.Index(fields=["recorder_type", "recorder_id"], name=f"{table}_mv_rec"[:30]),
                     models.Index(fields=["key", "period"], name=f"{table}_mv_key"[:30]),
@@ -208,7 +214,7 @@ class Register:
                 "Meta": type("Meta", (), {
                     "app_label": self.app_label,
                     "db_table": f"{table}_total",
-                    "verbose_name": f"{self.verbose_name}: balance",
+                    "verbose_name": self._model_label(pgettext_lazy("register table", "balance")),
                 }),
             }
             self.total_model = type(f"{camel}Total", (models.Model,), total_attrs)
@@ -229,7 +235,7 @@ class Register:
             "Meta": type("Meta", (), {
                 "app_label": self.app_label,
                 "db_table": f"{table}_monthly",
-                "verbose_name": f"{self.verbose_name}: monthly totals",
+                "verbose_name": self._model_label(pgettext_lazy("register table", "monthly totals")),
                 "constraints": [models.UniqueConstraint(fields=["key", "month"], name=f"{table}_mo_uniq"[:30])],
                 "indexes": [models.Index(fields=["month"], name=f"{table}_mo_month"[:30])],
             }),

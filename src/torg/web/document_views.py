@@ -429,7 +429,7 @@ def _history_value(f: models.Field | None, value: Any) -> Any:
             return date_format(day, "SHORT_DATE_FORMAT")
     elif isinstance(f, models.DecimalField) and isinstance(value, str):
         try:
-            return number_format(Decimal(value))
+            return number_format(Decimal(value), decimal_pos=f.decimal_places)
         except ArithmeticError:
             return value
     return value
