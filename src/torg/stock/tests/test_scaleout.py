@@ -58,9 +58,9 @@ for w in warehouses:
     services.post(doc)
 user = User.objects.create_user("loadtest", password="loadtest-pass")
 user.groups.add(Group.objects.get_or_create(name=Role.STOREKEEPER)[0])
-token = ApiToken.objects.create(user=user, name="scale-out test")
+token, key = ApiToken.issue(user, "scale-out test")
 print("SETUP " + json.dumps({"organization": org.pk, "warehouses": [w.pk for w in warehouses],
-                             "items": [i.pk for i in items], "token": token.key}))
+                             "items": [i.pk for i in items], "token": key}))
 """
 
 
