@@ -406,30 +406,22 @@ class Register:
         )
         result: dict[tuple[Any, ...], dict[str, Decimal]] = {}
 
-        def add(row: Mapping[str, Any]) -> None:
-            k = tuple(row[a] for a in attnames)
-            acc = result.setdefault(k, {n: Decimal(0) for n in out_names})
-            for n in out_names:
-                acc[n] += Decimal(str(row[f"t_{n}"] or 0))
+        def add(rows: Iterable[Mapping[str, Any]], sign: int = 1) -> None:
+            for row in rows:
+                k = tuple(row[a] for a in attnames)
+                acc = result.setdefault(k, {n: Decimal(0) for n in out_names})
+                for n in out_names:
+                    acc[n] += sign * Decimal(str(row[f"t_{n}"] or 0))
 
-        first_full = month_of(start) if month_start(month_of(start)) == start else next_month(month_of(start))
-        end_month = month_of(end)
-        # Whole months inside [start, end).
-        if first_full < end_month:
-            monthly = (
-                self.monthly_model.objects.filter(q, month__gte=first_full, month__lt=end_month)  # type: ignore[attr-defined]
-                .values(*attnames)
-                .annotate(**{f"t_{n}": Sum(n) for n in out_names})
-                .order_by()
-            )
-            for row in monthly:
-                add(row)
-            edges = [(start, month_start(first_full)), (month_start(end_month), end)]
-        else:
-            edges = [(start, end)]
-        for lo, hi in edges:
+        def months(lo: dt.date, hi: dt.date) -> Iterable[Mapping[str, Any]]:
+            """Monthly totals of the months lo <= month < hi."""
+            return (self.monthly_model.objects.filter(q, month__gte=lo, month__lt=hi)  # type: ignore[attr-defined]
+                    .values(*attnames).annotate(**{f"t_{n}": Sum(n) for n in out_names}).order_by())
+
+        def moves(lo: dt.datetime, hi: dt.datetime) -> Iterable[Mapping[str, Any]]:
+            """Movements with lo <= period < hi, summed."""
             if lo >= hi:
-                continue
+                return []
             qs = self.movement_model.objects.filter(q, period__gte=lo, period__lt=hi)  # type: ignore[attr-defined]
             if self.is_balance:
                 ann = {}
@@ -438,8 +430,30 @@ class Register:
                     ann[f"t_{r.name}_expense"] = Sum(r.name, filter=Q(record_type=RecordType.EXPENSE))
             else:
                 ann = {f"t_{r.name}": Sum(r.name) for r in self.resources}
-            for row in qs.values(*attnames).annotate(**ann).order_by():
-                add(row)
+            return qs.values(*attnames).annotate(**ann).order_by()
+
+        first_full = month_of(start) if month_start(month_of(start)) == start else next_month(month_of(start))
+        end_month = month_of(end)
+        if first_full < end_month:
+            add(months(first_full, end_month))  # the whole months inside [start, end)
+            edges = [(start, month_start(first_full)), (month_start(end_month), end)]
+        else:
+            edges = [(start, end)]
+        for lo, hi in edges:
+            # Each part of a month: its movements, or — when that reads fewer days — the month's
+            # totals less the movements of the rest of the month.
+            while lo < hi:
+                month = month_of(lo)
+                m_lo, m_hi = month_start(month), month_start(next_month(month))
+                part_hi = min(hi, m_hi)
+                if (lo - m_lo) + (m_hi - part_hi) < part_hi - lo:
+                    add(months(month, next_month(month)))
+                    add(moves(m_lo, lo), -1)
+                    add(moves(part_hi, m_hi), -1)
+                else:
+                    add(moves(lo, part_hi))
+                lo = part_hi
+        result = {k: acc for k, acc in result.items() if any(acc.values())}
         for acc in result.values():
             for n in out_names:
                 res = next(r for r in self.resources if n.startswith(r.name))
