@@ -28,7 +28,7 @@ def test_turnovers_of_any_period_equal_the_movements_in_it(organization, warehou
                                                             bread):
     rng = random.Random(5)
     day = moment("2025-01-03", 9)
-    for n in range(40):  # receipts and transfers spread over five months
+    for _ in range(40):  # receipts and transfers spread over five months
         day += dt.timedelta(days=rng.randint(1, 6), hours=rng.randint(0, 8))
         purchase(organization, warehouse, supplier, day, [(milk, rng.randint(5, 9), "50"), (bread, 4, "30")])
         transfer(organization, warehouse, warehouse2, day + dt.timedelta(hours=1),
