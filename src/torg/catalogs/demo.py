@@ -343,7 +343,7 @@ class _Loader:
 
     def quantity(self, rng: random.Random, goods: _Goods, factor: float = 1.0) -> Decimal:
         """A plausible quantity to buy: more of cheap goods, fractional kilograms."""
-        price = float(goods.price)
+        price = goods.price
         if price < 100:
             base = rng.randint(4, 20) * 6
         elif price < 400:

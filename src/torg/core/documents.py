@@ -103,6 +103,9 @@ class DocumentLine(models.Model):
         # statistics, where the lone foreign-key index on `document` could lose to a join on the item).
         constraints = [models.UniqueConstraint(fields=["document", "line_no"], name="%(app_label)s_%(class)s_no")]
 
+    def compute(self) -> None:
+        """Fill the line's computed fields (amount, VAT…) from the others; lines without any have nothing to do."""
+
 
 # --------------------------------------------------------------- validation
 def _reference_fields(model: type[models.Model], exclude: Sequence[str]) -> list[models.ForeignKey]:

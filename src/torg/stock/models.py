@@ -222,9 +222,6 @@ class TransferLine(DocumentLine):
     class Meta(DocumentLine.Meta):
         verbose_name = _("transfer line")
 
-    def compute(self) -> None:
-        pass
-
 
 # ----------------------------------------------------------------- write-off
 class WriteOff(StockDocument):
@@ -260,9 +257,6 @@ class WriteOffLine(DocumentLine):
 
     class Meta(DocumentLine.Meta):
         verbose_name = _("write-off line")
-
-    def compute(self) -> None:
-        pass
 
 
 # ------------------------------------------------------------------- surplus
@@ -329,6 +323,3 @@ class StockCountLine(DocumentLine):
     @property
     def difference(self) -> Decimal:
         return self.quantity - self.book_quantity
-
-    def compute(self) -> None:
-        pass

@@ -86,7 +86,7 @@ def save_stock_document(
         _refuse_posting_a_count(document)
     for line in lines:
         line.document = document  # type: ignore[attr-defined]
-        line.compute()  # type: ignore[attr-defined]
+        line.compute()
     validate_stock_document(document, lines)
     if isinstance(document, StockCount) and document.status == StockCount.Status.COMPLETED and document.pk:
         raise CoreError(ErrorCode.INVALID, _("A completed stock count cannot be changed."))
