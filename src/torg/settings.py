@@ -31,6 +31,8 @@ INSTALLED_APPS = [
     "torg.core",
     "torg.catalogs",
     "torg.stock",
+    "torg.sales",
+    "torg.payments",
     "torg.reports",
     "torg.printing",
     "torg.api",

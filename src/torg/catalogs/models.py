@@ -94,6 +94,8 @@ class Partner(Catalog):
     latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
     longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
     comment = models.TextField(_("comment"), blank=True)
+    credit_limit = MoneyField(_("credit limit"), null=True, blank=True, default=None,
+                              help_text=_("The most the client may owe; empty: no limit."))
 
     class Meta:
         ordering = ["name"]

@@ -32,6 +32,14 @@ class SystemSettings(models.Model):
         help_text=_("Documents dated on or before this date cannot be posted, unposted or changed."),
     )
     company_name = models.CharField(_("company name"), max_length=200, default="torg")
+    close_orders_automatically = models.BooleanField(
+        _("close orders automatically"), default=True,
+        help_text=_("A sales order that is fully shipped and paid closes itself."),
+    )
+    aging_buckets = models.CharField(
+        _("aging buckets, days"), max_length=100, default="30,60,90",
+        help_text=_("Upper bounds of the overdue-days columns of the receivables report, comma-separated."),
+    )
 
     class Meta:
         verbose_name = _("system settings")

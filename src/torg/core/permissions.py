@@ -35,6 +35,19 @@ class Cap:
     STOCK_EDIT = "stock.edit"  # create and change stock documents
     STOCK_POST = "stock.post"  # post and unpost stock documents
     REPORTS_STOCK = "reports.stock"  # the stock report
+    SALES_VIEW = "sales.view"  # see agreements, quotes, orders, shipments
+    SALES_EDIT = "sales.edit"  # write quotes and orders, change their status
+    SALES_AGREEMENTS = "sales.agreements"  # change trade agreements and payment schedules
+    SALES_APPROVE = "sales.approve"  # deviate from an agreement without approval; approve others' orders
+    SALES_SHIP = "sales.ship"  # create and post shipments
+    SALES_OVERRIDE_PAYMENT = "sales.override_payment"  # reserve/release/ship before the advance or prepayment
+    SALES_BEYOND_ORDER = "sales.beyond_order"  # ship more than ordered, or goods not in the order
+    SALES_OVERRIDE_CREDIT = "sales.override_credit"  # ship over the credit limit or with overdue debt
+    GOODS_ISSUE = "stock.goods_issue"  # issue goods sold from an order-based warehouse
+    PAYMENTS_VIEW = "payments.view"  # see payments and settlements
+    PAYMENTS_EDIT = "payments.edit"  # register payments and refunds, allocate them
+    REPORTS_SALES = "reports.sales"  # sales reports
+    REPORTS_SETTLEMENTS = "reports.settlements"  # receivables, aging, reconciliation statements
     USERS_MANAGE = "users.manage"  # users, roles, API tokens
     SETTINGS_MANAGE = "settings.manage"  # period lock date, company settings
     API = "api.use"  # use the REST API at all
@@ -42,17 +55,23 @@ class Cap:
 
 ALL_CAPS = frozenset(v for k, v in vars(Cap).items() if k.isupper())
 
+_SALES_READ = {Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.REPORTS_SALES, Cap.REPORTS_SETTLEMENTS}
+
 ROLE_CAPS: dict[str, frozenset[str]] = {
     Role.ADMINISTRATOR: ALL_CAPS,
-    Role.SALES_MANAGER: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API}),
+    Role.SALES_MANAGER: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API,
+                                   *_SALES_READ, Cap.SALES_EDIT, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT}),
     Role.STOREKEEPER: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.STOCK_EDIT, Cap.STOCK_POST,
-                                 Cap.REPORTS_STOCK, Cap.API}),
+                                 Cap.REPORTS_STOCK, Cap.API, Cap.SALES_VIEW, Cap.GOODS_ISSUE}),
     Role.ACCOUNTANT: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.COMPANY_EDIT, Cap.STOCK_VIEW,
-                                Cap.STOCK_EDIT, Cap.STOCK_POST, Cap.REPORTS_STOCK, Cap.SETTINGS_MANAGE, Cap.API}),
-    Role.CASHIER: frozenset({Cap.CATALOGS_VIEW}),
+                                Cap.STOCK_EDIT, Cap.STOCK_POST, Cap.REPORTS_STOCK, Cap.SETTINGS_MANAGE, Cap.API,
+                                *_SALES_READ, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT}),
+    Role.CASHIER: frozenset({Cap.CATALOGS_VIEW, Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_EDIT}),
     Role.COURIER: frozenset(),
-    Role.LOGISTICIAN: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK}),
-    Role.SALES_DIRECTOR: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API}),
+    Role.LOGISTICIAN: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.SALES_VIEW}),
+    Role.SALES_DIRECTOR: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API, *_SALES_READ,
+                                    Cap.SALES_EDIT, Cap.SALES_AGREEMENTS, Cap.SALES_APPROVE, Cap.SALES_SHIP,
+                                    Cap.SALES_OVERRIDE_PAYMENT, Cap.SALES_BEYOND_ORDER, Cap.SALES_OVERRIDE_CREDIT}),
 }
 
 

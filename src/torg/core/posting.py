@@ -46,10 +46,14 @@ class Shortfall:
     dependents: list[str] = field(default_factory=list)
     names: dict[str, str] = field(default_factory=dict)
 
+    def _template(self) -> Any:
+        resource = next((r for r in self.register.resources if r.name == self.resource), None)
+        return (resource.shortage_message if resource is not None else "") or self.register.shortage_message
+
     def message(self) -> str:
         fmt = {k: v for k, v in self.names.items()}
         if self.need > 0:
-            text = str(self.register.shortage_message or _("Not enough at {key}")).format(
+            text = str(self._template() or _("Not enough at {key}")).format(
                 key=self.register.key_of(self.dims), **fmt
             )
             text = _("%(what)s: need %(need)s, have %(have)s") % {
@@ -60,7 +64,7 @@ class Shortfall:
             if self.line_nos:
                 text = _("Line %(lines)s: %(text)s") % {"lines": ", ".join(map(str, self.line_nos)), "text": text}
             return text
-        text = str(self.register.shortage_message or "{key}").format(key=self.register.key_of(self.dims), **fmt)
+        text = str(self._template() or "{key}").format(key=self.register.key_of(self.dims), **fmt)
         if self.dependents:
             return _("%(what)s would fall to %(balance)s. Later documents use it: %(docs)s") % {
                 "what": text, "balance": _fmt(self.balance_after), "docs": "; ".join(self.dependents)}
@@ -312,6 +316,7 @@ def _check(
                     line_nos=sorted({m.line_no for m in mine if m.record_type == RecordType.EXPENSE and m.line_no}),
                 )
             )
+            break  # one shortfall per key: the first resource short says it (quantity before free stock)
     return shortfalls
 
 

@@ -29,6 +29,7 @@ Writes go through `torg.core.posting` only.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -71,6 +72,12 @@ class Resource:
     name: str
     places: int
     verbose_name: str | Promise = ""
+    # A movement that does not name this resource takes the value of that one (Stock.free follows quantity
+    # except where a document says otherwise: a reserve moves free stock only).
+    default_from: str | None = None
+    # For a controlled register: what falls short when this resource would go negative, if it is not
+    # the register's shortage_message ("{dimension}" placeholders).
+    shortage_message: str | Promise = ""
 
     @property
     def quantum(self) -> Decimal:
@@ -97,6 +104,15 @@ class Movement:
 
     def comparable(self) -> tuple[Any, ...]:
         return (self.line_no, self.period, self.record_type, self.dims, self.resources)
+
+
+def _index_name(table: str, suffix: str) -> str:
+    """An index or constraint name within Django's 30 characters, unique per table and suffix."""
+    name = f"{table}_{suffix}"
+    if len(name) <= 30:
+        return name
+    digest = hashlib.md5(name.encode(), usedforsecurity=False).hexdigest()[:6]
+    return f"{table[:30 - len(suffix) - 8]}_{digest}_{suffix}"
 
 
 def month_of(period: dt.datetime) -> dt.date:
@@ -197,9 +213,9 @@ class Register:
                 "db_table": f"{table}_movement",
                 "verbose_name": self._model_label(pgettext_lazy("register table", "movement")),
                 "indexes": [
-                    models.Index(fields=["recorder_type", "recorder_id"], name=f"{table}_mv_rec"[:30]),
-                    models.Index(fields=["key", "period"], name=f"{table}_mv_key"[:30]),
-                    models.Index(fields=["period"], name=f"{table}_mv_per"[:30]),
+                    models.Index(fields=["recorder_type", "recorder_id"], name=_index_name(table, "mv_rec")),
+                    models.Index(fields=["key", "period"], name=_index_name(table, "mv_key")),
+                    models.Index(fields=["period"], name=_index_name(table, "mv_per")),
                 ],
             }),
         }
@@ -236,8 +252,8 @@ class Register:
                 "app_label": self.app_label,
                 "db_table": f"{table}_monthly",
                 "verbose_name": self._model_label(pgettext_lazy("register table", "monthly totals")),
-                "constraints": [models.UniqueConstraint(fields=["key", "month"], name=f"{table}_mo_uniq"[:30])],
-                "indexes": [models.Index(fields=["month"], name=f"{table}_mo_month"[:30])],
+                "constraints": [models.UniqueConstraint(fields=["key", "month"], name=_index_name(table, "mo_uniq"))],
+                "indexes": [models.Index(fields=["month"], name=_index_name(table, "mo_month"))],
             }),
         }
         self.monthly_model = type(f"{camel}MonthlyTotal", (models.Model,), monthly_attrs)
@@ -263,7 +279,8 @@ class Register:
 
     def _resources_of(self, values: Mapping[str, Any]) -> tuple[Decimal, ...]:
         return tuple(
-            Decimal(str(values.get(r.name, 0) or 0)).quantize(r.quantum, rounding=ROUND_HALF_UP)
+            Decimal(str(values.get(r.name, values.get(r.default_from, 0) if r.default_from else 0) or 0))
+            .quantize(r.quantum, rounding=ROUND_HALF_UP)
             for r in self.resources
         )
 

@@ -25,7 +25,12 @@ Stock = Register(
         Dimension("warehouse", "catalogs.Warehouse", _("warehouse")),
         Dimension("item", "catalogs.Item", _("item")),
     ],
-    resources=[Resource("quantity", 3, _("quantity"))],
+    resources=[
+        Resource("quantity", 3, _("quantity")),
+        # On hand less what is reserved for orders and sold but not yet issued (order-based warehouses).
+        Resource("free", 3, _("free"), default_from="quantity",
+                 shortage_message=_("Not enough free “{item}” at {warehouse} (the rest is reserved)")),
+    ],
     shortage_message=_("Not enough “{item}” at {warehouse}"),
 )
 StockMovement, StockTotal, StockMonthlyTotal = Stock.build(__name__)

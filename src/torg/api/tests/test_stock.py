@@ -39,7 +39,8 @@ def test_purchase_created_and_posted_changes_stock(storekeeper_api: Any, organiz
     movements = storekeeper_api.get(f"stock/purchases/{body['id']}/movements").json()["registers"]
     assert [r["name"] for r in movements] == ["stock.stock", "stock.stock_cost"]
     assert movements[0]["movements"] == [{"line_no": 1, "date": "2025-03-01T07:00:00Z", "type": "receipt",
-                                          "warehouse": warehouse.pk, "item": milk.pk, "quantity": "12.500"}]
+                                          "warehouse": warehouse.pk, "item": milk.pk, "quantity": "12.500",
+                                          "free": "12.500"}]
 
 
 def test_load_test_contract_for_transfers(storekeeper_api: Any, organization: Any, warehouse: Any,

@@ -38,7 +38,7 @@ def test_check_registers_lists_a_mismatch_and_exits_with_1(
     assert raised.value.returncode == 1
     assert "1 total(s) differ" in str(raised.value)
     key = Stock.key_of((warehouse.pk, milk.pk))
-    assert f"total {key}: movements give (10.000), kept (11.000)" in out.getvalue()
+    assert f"total {key}: movements give (10.000, 10.000), kept (11.000, 10.000)" in out.getvalue()
 
 
 def test_check_registers_exit_code_from_the_command_line(

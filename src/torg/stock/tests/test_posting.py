@@ -29,8 +29,8 @@ pytestmark = pytest.mark.django_db
 def test_purchase_posts_stock_and_cost(organization, warehouse, supplier, milk, bread):
     doc = purchase(organization, warehouse, supplier, moment("2026-03-10"), [(milk, 10, "122.00"), (bread, 5, 61)])
 
-    assert Stock.balance(warehouse=warehouse, item=milk) == {"quantity": D("10.000")}
-    assert Stock.balance(warehouse=warehouse, item=bread) == {"quantity": D("5.000")}
+    assert Stock.balance(warehouse=warehouse, item=milk)["quantity"] == D("10.000")
+    assert Stock.balance(warehouse=warehouse, item=bread)["quantity"] == D("5.000")
     # The organization pays VAT, so goods cost the amount without the 22 % VAT: 1220 − 1220×22/122 = 1000.00
     assert StockCost.balance(organization=organization, item=milk) == {"quantity": D(10), "amount": D("1000.00")}
     assert len(Stock.movements_of(doc)) == 2
@@ -165,8 +165,11 @@ def test_balance_at_past_moments_and_turnovers(organization, warehouse, warehous
     assert [at("2026-01-01"), at("2026-01-16"), at("2026-02-15"), at("2026-03-01"), at("2026-04-30")] == [
         0, 10, 7, 12, 10]
     turnovers = Stock.turnovers(moment("2026-02-01", 0), moment("2026-04-06", 0), ["warehouse"], item=milk)
-    assert turnovers[(warehouse.pk,)] == {"quantity_receipt": D(5), "quantity_expense": D(5)}
-    assert turnovers[(warehouse2.pk,)] == {"quantity_receipt": D(3), "quantity_expense": D(0)}
+    # Nothing is reserved: free stock turns over with the quantity.
+    assert turnovers[(warehouse.pk,)] == {"quantity_receipt": D(5), "quantity_expense": D(5),
+                                          "free_receipt": D(5), "free_expense": D(5)}
+    assert turnovers[(warehouse2.pk,)] == {"quantity_receipt": D(3), "quantity_expense": D(0),
+                                           "free_receipt": D(3), "free_expense": D(0)}
 
 
 def test_services_do_not_touch_stock(organization, warehouse, supplier, make_item):

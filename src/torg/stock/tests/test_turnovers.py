@@ -17,10 +17,12 @@ pytestmark = pytest.mark.django_db
 
 
 def _brute_force(start: dt.datetime, end: dt.datetime) -> dict:
-    out: dict = defaultdict(lambda: {"quantity_receipt": Decimal(0), "quantity_expense": Decimal(0)})
+    out: dict = defaultdict(lambda: {"quantity_receipt": Decimal(0), "quantity_expense": Decimal(0),
+                                     "free_receipt": Decimal(0), "free_expense": Decimal(0)})
     for m in StockMovement.objects.filter(period__gte=start, period__lt=end):
-        side = "quantity_receipt" if m.record_type == 1 else "quantity_expense"
-        out[(m.warehouse_id, m.item_id)][side] += m.quantity
+        side = "receipt" if m.record_type == 1 else "expense"
+        out[(m.warehouse_id, m.item_id)][f"quantity_{side}"] += m.quantity
+        out[(m.warehouse_id, m.item_id)][f"free_{side}"] += m.free
     return {k: {n: v.quantize(Decimal("0.001")) for n, v in res.items()} for k, res in out.items()}
 
 

@@ -1,0 +1,237 @@
+"""Payment use cases: register a client's payment (allocated to orders and shipments, the rest kept as an
+advance), refund an advance. Every call that registers money takes an idempotency key: a retried request
+returns the document the first one made and registers nothing again.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Sum
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+from torg.catalogs.models import BankAccount, CashDesk
+from torg.core.documents import clean_document, save_document
+from torg.core.errors import CoreError, ErrorCode
+from torg.core.money import round_money
+from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
+from torg.sales.models import ClientAdvances, ClientSettlementsTotal, OrderStatus, SalesOrder, Shipment
+
+ZERO = Decimal(0)
+
+
+def _fmt(value: Decimal) -> str:
+    return number_format(value, 2, use_l10n=True, force_grouping=True)
+
+
+@dataclass
+class OpenItem:
+    """Something the client may pay: an order (what is left of its amount) or a shipment without an order."""
+
+    order_id: int | None
+    shipment_id: int | None
+    label: str
+    due: dt.date | None
+    remaining: Decimal
+
+
+def open_items(organization_id: int, partner_id: int) -> list[OpenItem]:
+    """What the client has to pay, oldest due first: agreed orders not fully paid, and unpaid shipments
+    made without an order."""
+    from django.utils import timezone
+
+    from torg.sales.settlements import _credit_due
+
+    paid = {(r["order_id"], r["shipment_id"]): (round_money(r["shipped"]), round_money(r["paid"]))
+            for r in ClientSettlementsTotal.objects.filter(organization_id=organization_id, partner_id=partner_id)
+            .values("order_id", "shipment_id", "shipped", "paid")}
+    orders = list(SalesOrder.objects.filter(organization_id=organization_id, partner_id=partner_id, posted=True)
+                  .exclude(status__in=[OrderStatus.NOT_AGREED]).prefetch_related("stages"))
+    credit_due = _credit_due({o.pk: o for o in orders}, [o.pk for o in orders])
+    items = []
+    for order in orders:
+        shipped, already = paid.get((order.pk, None), (ZERO, ZERO))
+        owed = shipped if order.status == OrderStatus.CLOSED else max(order.amount, shipped)
+        if owed - already <= 0:
+            continue
+        stage_dates = [s.due_date for s in order.stages.all() if s.due_date]
+        due = min(stage_dates) if stage_dates else credit_due.get(order.pk)
+        items.append(OpenItem(order.pk, None, str(order), due or timezone.localtime(order.date).date(),
+                              owed - already))
+    shipment_ids = [s for (o, s) in paid if o is None and s is not None]
+    for shipment in Shipment.objects.filter(pk__in=shipment_ids):
+        shipped, already = paid[(None, shipment.pk)]
+        if shipped - already > 0:
+            items.append(OpenItem(None, shipment.pk, str(shipment),
+                                  shipment.due_date or timezone.localtime(shipment.date).date(), shipped - already))
+    items.sort(key=lambda i: (i.due or dt.date.max, i.order_id or 0, i.shipment_id or 0))
+    return items
+
+
+def suggest_allocation(organization_id: int, partner_id: int, amount: Decimal,
+                       orders: Sequence[int] | None = None) -> tuple[list[PaymentAllocation], Decimal]:
+    """Allocate an amount oldest-due first (to the given orders only, when named); returns the allocation lines
+    and the rest that would stay as an advance — what the page shows before saving."""
+    rest = round_money(amount)
+    lines = []
+    for item in open_items(organization_id, partner_id):
+        if rest <= 0:
+            break
+        if orders is not None and item.order_id not in orders:
+            continue
+        take = min(item.remaining, rest)
+        lines.append(PaymentAllocation(order_id=item.order_id, shipment_id=item.shipment_id, amount=take))
+        rest -= take
+    return lines, rest
+
+
+def _validate(payment: IncomingPayment | Refund) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    if payment.amount is None or payment.amount <= 0:
+        errors["amount"] = [_("The amount must be greater than zero.")]
+    if payment.method == PaymentMethod.CASH:
+        if not payment.cash_desk_id:
+            errors["cash_desk"] = [_("Cash goes into a cash desk: choose it.")]
+        elif not CashDesk.objects.filter(pk=payment.cash_desk_id, organization_id=payment.organization_id).exists():
+            errors["cash_desk"] = [_("This cash desk belongs to another organization.")]
+        payment.bank_account_id = None
+    else:
+        if not payment.bank_account_id:
+            errors["bank_account"] = [_("A bank transfer or card payment arrives on a bank account: choose it.")]
+        elif not BankAccount.objects.filter(pk=payment.bank_account_id,
+                                            organization_id=payment.organization_id).exists():
+            errors["bank_account"] = [_("This bank account is not the organization's.")]
+        payment.cash_desk_id = None
+    return errors
+
+
+def _check_allocations(payment: IncomingPayment, lines: Sequence[PaymentAllocation],
+                       errors: dict[str, list[str]]) -> None:
+    """Each line pays one of the client's orders or shipments, never above what is left of it; the lines never
+    add up to more than the payment."""
+    remaining = {(i.order_id, i.shipment_id): i.remaining
+                 for i in open_items(payment.organization_id, payment.partner_id)}
+    if payment.pk:  # this payment's own earlier allocation is not "paid by someone else"
+        for ln in PaymentAllocation.objects.filter(document_id=payment.pk, document__posted=True):
+            key = (ln.order_id, ln.shipment_id)
+            remaining[key] = remaining.get(key, ZERO) + ln.amount
+    total = ZERO
+    for n, line in enumerate(lines, start=1):
+        if (line.order_id is None) == (line.shipment_id is None):
+            errors.setdefault(f"lines.{n}", []).append(_("Line %(n)s: choose one order or one shipment.") % {"n": n})
+            continue
+        if line.amount is None or line.amount <= 0:
+            errors.setdefault(f"lines.{n}.amount", []).append(
+                _("Line %(n)s: the amount must be greater than zero.") % {"n": n})
+            continue
+        key = (line.order_id, line.shipment_id)
+        left = remaining.get(key)
+        if left is None:
+            errors.setdefault(f"lines.{n}", []).append(
+                _("Line %(n)s: this is not an open order or shipment of the client.") % {"n": n})
+            continue
+        if line.amount > left:
+            errors.setdefault(f"lines.{n}.amount", []).append(
+                _("Line %(n)s: only %(left)s is left to pay on it; the excess %(excess)s would go to the advance.")
+                % {"n": n, "left": _fmt(left), "excess": _fmt(line.amount - left)})
+        total += line.amount
+    if total > (payment.amount or ZERO):
+        errors.setdefault("amount", []).append(
+            _("The allocation adds up to %(total)s, more than the payment of %(amount)s.")
+            % {"total": _fmt(total), "amount": _fmt(payment.amount or ZERO)})
+
+
+def _existing(model: type[Any], key: str | None) -> Any:
+    if not key:
+        return None
+    return model.objects.filter(idempotency_key=key).first()
+
+
+def _idempotent_create(model: type[Any], key: str | None, create: Any) -> Any:
+    """Run `create` unless a document with this key exists; two concurrent requests with one key: the unique
+    index makes the second wait for the first and then return its document."""
+    found = _existing(model, key)
+    if found is not None:
+        return found
+    try:
+        with transaction.atomic():
+            return create()
+    except IntegrityError:
+        found = _existing(model, key)
+        if found is None:
+            raise
+        return found
+
+
+def register_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation] | None = None, *,
+                     user: Any = None, idempotency_key: str | None = None,
+                     auto_allocate: bool = True) -> IncomingPayment:
+    """Register and post a client's payment.
+
+    `lines` allocate it to orders and shipments; without them (and with `auto_allocate`) it is allocated
+    oldest-due first. What is not allocated stays as the client's advance and is offset against its next
+    shipments. A repeated `idempotency_key` returns the first payment."""
+    payment.idempotency_key = idempotency_key or None
+
+    def create() -> IncomingPayment:
+        errors = clean_document(payment, lines or [], exclude=["number", "author", "version"])
+        errors.update(_validate(payment))
+        chosen = list(lines) if lines is not None else []
+        if not errors and lines is None and auto_allocate:
+            chosen, _rest = suggest_allocation(payment.organization_id, payment.partner_id, payment.amount)
+        if not errors:
+            _check_allocations(payment, chosen, errors)
+        if errors:
+            raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
+        save_document(payment, chosen, user=user, post=True)
+        from torg.sales.services import offset_advances
+
+        offset_advances(payment.organization_id, payment.partner_id, user=user, date=payment.date)
+        return payment
+
+    return _idempotent_create(IncomingPayment, payment.idempotency_key, create)
+
+
+def allocate_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation], *, user: Any = None,
+                     expected_version: int | None = None) -> IncomingPayment:
+    """Change how a posted payment is allocated (the rest stays an advance); re-posts it."""
+    errors: dict[str, list[str]] = {}
+    _check_allocations(payment, lines, errors)
+    if errors:
+        raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
+    return save_document(payment, lines, user=user, expected_version=expected_version)  # type: ignore[return-value]
+
+
+def advance_held(organization_id: int, partner_id: int) -> Decimal:
+    return ClientAdvances.balance(organization=organization_id, partner=partner_id)["amount"]
+
+
+def refund(refund_doc: Refund, *, user: Any = None, idempotency_key: str | None = None) -> Refund:
+    """Return money to a client out of its advance; refused above the advance held."""
+    refund_doc.idempotency_key = idempotency_key or None
+
+    def create() -> Refund:
+        errors = clean_document(refund_doc, None, exclude=["number", "author", "version"])
+        errors.update(_validate(refund_doc))
+        if errors:
+            raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
+        held = advance_held(refund_doc.organization_id, refund_doc.partner_id)
+        if refund_doc.amount > held:
+            raise CoreError(ErrorCode.SHORTAGE, _(
+                "A refund cannot exceed the advance the client holds: %(held)s is held, %(amount)s asked.")
+                % {"held": _fmt(held), "amount": _fmt(refund_doc.amount)},
+                fields={"amount": [_("At most %(held)s.") % {"held": _fmt(held)}]})
+        save_document(refund_doc, None, user=user, post=True)
+        return refund_doc
+
+    return _idempotent_create(Refund, refund_doc.idempotency_key, create)
+
+
+def payments_of_order(order_id: int) -> Decimal:
+    value = PaymentAllocation.objects.filter(order_id=order_id, document__posted=True).aggregate(s=Sum("amount"))
+    return round_money(value["s"] or 0)

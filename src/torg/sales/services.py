@@ -1,0 +1,1031 @@
+"""Sales use cases: agreements, quotes, orders (status, approval, securing, closing), the shipping backlog,
+shipments and advance offsets. Pages, the REST API and the demo loader call these.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+from torg.catalogs.models import Contact, Counterparty, DeliveryAddress, Item, ItemKind, Partner
+from torg.catalogs.selectors import prices_of
+from torg.catalogs.services import save_catalog_entry
+from torg.core.documents import (
+    clean_document,
+    link_documents,
+    log_change,
+    post_document,
+    save_document,
+    unpost_document,
+)
+from torg.core.errors import CoreError, ErrorCode
+from torg.core.models import ChangeLogEntry
+from torg.core.money import allocate, round_money
+from torg.core.permissions import Cap, has_capability
+from torg.sales.models import (
+    AdvanceOffset,
+    AdvanceOffsetLine,
+    AgreementKind,
+    AgreementStatus,
+    ApprovalState,
+    ClientAdvances,
+    ClientSettlementsTotal,
+    GoodsIssue,
+    GoodsIssueLine,
+    GoodsToIssueTotal,
+    OrderApproval,
+    OrderBacklogTotal,
+    OrderPaymentStage,
+    OrderStatus,
+    PaymentSchedule,
+    PaymentScheduleStage,
+    Quote,
+    QuoteLine,
+    SalesOrder,
+    SalesOrderLine,
+    Securing,
+    Shipment,
+    ShipmentLine,
+    StageKind,
+    TradeAgreement,
+)
+
+ZERO = Decimal(0)
+HUNDRED = Decimal(100)
+
+
+class SalesError(CoreError):
+    pass
+
+
+# Error codes beyond the core's
+PAYMENT_TERMS = "payment_terms"  # the advance or prepayment the schedule needs is not paid
+CREDIT_LIMIT = "credit_limit"  # the client's debt would exceed its limit, or it has overdue debt
+AGREEMENT = "agreement"  # a closed, draft or foreign agreement
+BEYOND_ORDER = "beyond_order"  # shipping more than ordered
+FORBIDDEN = ErrorCode.FORBIDDEN
+
+
+def _fmt(value: Decimal) -> str:
+    return number_format(value, 2, use_l10n=True, force_grouping=True)
+
+
+def _invalid(errors: dict[str, list[str]]) -> CoreError:
+    return CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
+
+
+# ============================================================ schedules
+def validate_stages(stages: Sequence[Any], field: str = "stages") -> dict[str, list[str]]:
+    """Stages must name a kind and sum to 100 %."""
+    errors: dict[str, list[str]] = {}
+    if not stages:
+        return errors
+    total = ZERO
+    for n, stage in enumerate(stages, start=1):
+        if stage.kind not in StageKind.values:
+            errors.setdefault(f"{field}.{n}.kind", []).append(_("Stage %(n)s: choose the kind of payment.") % {"n": n})
+        if stage.percent is None or stage.percent <= 0 or stage.percent > 100:
+            errors.setdefault(f"{field}.{n}.percent", []).append(
+                _("Stage %(n)s: the percent must be above 0 and at most 100.") % {"n": n})
+        else:
+            total += Decimal(stage.percent)
+    if total != HUNDRED and not errors:
+        errors.setdefault(field, []).append(
+            _("The stages add up to %(total)s%%; they must add up to 100%%.") % {"total": total.normalize()})
+    return errors
+
+
+def save_payment_schedule(schedule: PaymentSchedule, stages: Sequence[PaymentScheduleStage], *, user: Any = None,
+                          expected_version: int | None = None) -> PaymentSchedule:
+    errors = validate_stages(stages)
+    if not stages:
+        errors["stages"] = [_("Add at least one payment stage.")]
+    if errors:
+        raise _invalid(errors)
+    with transaction.atomic():
+        save_catalog_entry(schedule, user, expected_version,
+                           extra_changes={"stages": [[s.kind, str(s.percent), s.days] for s in stages]})
+        schedule.stages.all().delete()
+        for stage in stages:
+            stage.pk = None
+            stage.schedule = schedule
+        PaymentScheduleStage.objects.bulk_create(list(stages))
+    return schedule
+
+
+def save_agreement(agreement: TradeAgreement, *, partners: Iterable[Partner | int] | None = None, user: Any = None,
+                   expected_version: int | None = None) -> TradeAgreement:
+    errors: dict[str, list[str]] = {}
+    if agreement.kind == AgreementKind.INDIVIDUAL and not agreement.partner_id:
+        errors["partner"] = [_("An individual agreement is made with one client: choose it.")]
+    if agreement.valid_from and agreement.valid_to and agreement.valid_to < agreement.valid_from:
+        errors["valid_to"] = [_("The agreement cannot end before it starts.")]
+    for name in ("discount_percent", "max_manual_discount"):
+        value = getattr(agreement, name)
+        if value is not None and not (0 <= value <= 100):
+            errors[name] = [_("A percent from 0 to 100.")]
+    if errors:
+        raise _invalid(errors)
+    with transaction.atomic():
+        save_catalog_entry(agreement, user, expected_version)
+        if partners is not None:
+            agreement.partners.set(list(partners))
+    return agreement
+
+
+def agreements_for(partner: Partner | int, day: dt.date, organization: int | None = None) -> list[TradeAgreement]:
+    """Active agreements a client may order under on a day: its individual ones first, then typical ones."""
+    partner_id = getattr(partner, "pk", partner)
+    qs = TradeAgreement.objects.filter(status=AgreementStatus.ACTIVE, deletion_mark=False).filter(
+        Q(valid_from__isnull=True) | Q(valid_from__lte=day), Q(valid_to__isnull=True) | Q(valid_to__gte=day))
+    if organization:
+        qs = qs.filter(organization_id=organization)
+    individual = list(qs.filter(kind=AgreementKind.INDIVIDUAL, partner_id=partner_id))
+    typical = [a for a in qs.filter(kind=AgreementKind.TYPICAL).prefetch_related("partners")
+               if not a.partners.all() or any(p.pk == partner_id for p in a.partners.all())]
+    return individual + typical
+
+
+def check_agreement(agreement: TradeAgreement | None, organization_id: int, partner_id: int, day: dt.date) -> None:
+    if agreement is None:
+        return
+    if agreement.status == AgreementStatus.CLOSED:
+        raise CoreError(AGREEMENT, _("The agreement “%(a)s” is closed: choose an active agreement.") % {"a": agreement},
+                        fields={"agreement": [_("This agreement is closed.")]})
+    if agreement.status != AgreementStatus.ACTIVE:
+        raise CoreError(AGREEMENT, _("The agreement “%(a)s” is not active yet: it must be activated before "
+                                     "orders are made under it.") % {"a": agreement},
+                        fields={"agreement": [_("This agreement is not active.")]})
+    if not agreement.is_valid_on(day):
+        raise CoreError(AGREEMENT, _("The agreement “%(a)s” is not valid on %(day)s.") % {"a": agreement, "day": day},
+                        fields={"agreement": [_("Not valid on the document date.")]})
+    if agreement.organization_id != organization_id:
+        raise CoreError(AGREEMENT, _("The agreement “%(a)s” is with another organization.") % {"a": agreement},
+                        fields={"agreement": [_("Another organization's agreement.")]})
+    if agreement.kind == AgreementKind.INDIVIDUAL and agreement.partner_id != partner_id:
+        raise CoreError(AGREEMENT, _("The agreement “%(a)s” is another client's.") % {"a": agreement},
+                        fields={"agreement": [_("Another client's agreement.")]})
+    if agreement.kind == AgreementKind.TYPICAL:
+        members = list(agreement.partners.values_list("pk", flat=True))
+        if members and partner_id not in members:
+            raise CoreError(AGREEMENT, _("The agreement “%(a)s” is not for this client.") % {"a": agreement},
+                            fields={"agreement": [_("Not for this client.")]})
+
+
+def agreement_prices(agreement: TradeAgreement | None, item_ids: Iterable[int], day: dt.date) -> dict[int, Decimal]:
+    """List prices of the agreement's price type on a day (item → price)."""
+    if agreement is None:
+        return {}
+    return prices_of(list(item_ids), agreement.price_type_id, day)
+
+
+def fill_line_prices(document: Any, lines: Sequence[Any]) -> None:
+    """Lines without a price get the agreement's price and its discount."""
+    agreement = document.agreement
+    if agreement is None:
+        return
+    day = timezone.localtime(document.date).date() if document.date else timezone.localdate()
+    prices = agreement_prices(agreement, [ln.item_id for ln in lines if ln.item_id], day)
+    for line in lines:
+        if not line.price and line.item_id in prices:
+            line.price = prices[line.item_id]
+            if not line.discount_percent:
+                line.discount_percent = agreement.discount_percent
+
+
+# ================================================================ quotes
+def save_quote(quote: Quote, lines: Sequence[QuoteLine], *, user: Any = None,
+               expected_version: int | None = None) -> Quote:
+    fill_line_prices(quote, lines)
+    for line in lines:
+        line.document = quote
+        line.compute()
+    errors = clean_document(quote, lines, exclude=["number", "author", "version"])
+    _check_lines(lines, errors)
+    if errors:
+        raise _invalid(errors)
+    check_agreement(quote.agreement, quote.organization_id, quote.partner_id,
+                    timezone.localtime(quote.date).date())
+    quote.amount = sum((_with_vat(ln, quote.prices_include_vat) for ln in lines), ZERO)
+    if quote.manager_id is None and getattr(user, "pk", None):
+        quote.manager = user
+    return save_document(quote, lines, user=user, expected_version=expected_version)  # type: ignore[return-value]
+
+
+def create_quote_version(quote: Quote, *, user: Any = None, changes: Sequence[dict[str, Any]] = (),
+                         comment: str = "") -> Quote:
+    """Record the client's answer to a quote as its next version: a copy with the client's asked quantities and
+    prices (`changes`: {"line_no", "quantity"?, "price"?, "agreed"?}), linked to the previous one, which becomes
+    "answered"."""
+    by_no = {c["line_no"]: c for c in changes}
+    with transaction.atomic():
+        previous = Quote.objects.select_for_update().get(pk=quote.pk)
+        if previous.status in (Quote.Status.ANSWERED, Quote.Status.ACCEPTED, Quote.Status.REJECTED):
+            raise CoreError(ErrorCode.INVALID, _("%(doc)s already has an answer: work on its latest version.")
+                            % {"doc": previous})
+        new = Quote(organization_id=previous.organization_id, partner_id=previous.partner_id,
+                    counterparty_id=previous.counterparty_id, contact_id=previous.contact_id,
+                    agreement_id=previous.agreement_id, valid_until=previous.valid_until, previous=previous,
+                    revision=previous.revision + 1, prices_include_vat=previous.prices_include_vat,
+                    terms=previous.terms, manager_id=previous.manager_id, comment=comment or previous.comment)
+        lines = []
+        for old in previous.lines.order_by("line_no"):
+            change = by_no.get(old.line_no, {})
+            line = QuoteLine(item_id=old.item_id, quantity=old.quantity, price=old.price,
+                             discount_percent=old.discount_percent, vat_rate=old.vat_rate,
+                             client_comment=old.client_comment, agreed=bool(change.get("agreed", old.agreed)))
+            if "quantity" in change:
+                line.asked_quantity = Decimal(str(change["quantity"]))
+                line.quantity = line.asked_quantity
+            if "price" in change:
+                line.asked_price = Decimal(str(change["price"]))
+                line.price = line.asked_price
+            lines.append(line)
+        save_quote(new, lines, user=user)
+        Quote.objects.filter(pk=previous.pk).update(status=Quote.Status.ANSWERED)
+        link_documents(previous, new)
+    return new
+
+
+def mark_quote_lines(quote: Quote, agreed_line_nos: Iterable[int], *, user: Any = None) -> Quote:
+    wanted = set(agreed_line_nos)
+    with transaction.atomic():
+        lines = list(quote.lines.order_by("line_no"))
+        for line in lines:
+            line.agreed = line.line_no in wanted
+        QuoteLine.objects.bulk_update(lines, ["agreed"])
+        log_change(quote, ChangeLogEntry.Action.CHANGED, user, changes={"agreed_lines": sorted(wanted)})
+    return quote
+
+
+def order_from_quote(quote: Quote, *, user: Any = None, warehouse: Any = None) -> SalesOrder:
+    """A new order (not agreed, not posted) from the agreed lines of a quote (all lines if none is marked)."""
+    lines = list(quote.lines.order_by("line_no"))
+    agreed = [ln for ln in lines if ln.agreed] or lines
+    if not agreed:
+        raise CoreError(ErrorCode.EMPTY_DOCUMENT, _("The quote has no lines to order."))
+    agreement = quote.agreement
+    warehouse_id = getattr(warehouse, "pk", warehouse) or (agreement.warehouse_id if agreement else None)
+    if warehouse_id is None:
+        raise CoreError(ErrorCode.INVALID, _("Choose the warehouse the order ships from."),
+                        fields={"warehouse": [_("Choose the warehouse.")]})
+    order = SalesOrder(organization_id=quote.organization_id, partner_id=quote.partner_id,
+                       counterparty_id=quote.counterparty_id, contact_id=quote.contact_id,
+                       agreement_id=quote.agreement_id, warehouse_id=warehouse_id, quote=quote,
+                       prices_include_vat=quote.prices_include_vat, manager_id=quote.manager_id)
+    order_lines = [SalesOrderLine(item_id=ln.item_id, quantity=ln.quantity, price=ln.price,
+                                  discount_percent=ln.discount_percent, vat_rate=ln.vat_rate) for ln in agreed]
+    with transaction.atomic():
+        save_order(order, order_lines, user=user)
+        Quote.objects.filter(pk=quote.pk).update(status=Quote.Status.ACCEPTED)
+        link_documents(quote, order)
+    return order
+
+
+# ================================================================ orders
+def _with_vat(line: Any, prices_include_vat: bool) -> Decimal:
+    return line.amount if prices_include_vat else line.amount + line.vat_amount
+
+
+def _check_lines(lines: Sequence[Any], errors: dict[str, list[str]]) -> None:
+    for n, line in enumerate(lines, start=1):
+        if line.quantity is not None and line.quantity <= 0:
+            errors.setdefault(f"lines.{n}.quantity", []).append(
+                _("Line %(n)s: the quantity must be greater than zero.") % {"n": n})
+        if line.price is not None and line.price < 0:
+            errors.setdefault(f"lines.{n}.price", []).append(_("Line %(n)s: the price cannot be negative.") % {"n": n})
+        discount = getattr(line, "discount_percent", None)
+        if discount is not None and not (0 <= discount <= 100):
+            errors.setdefault(f"lines.{n}.discount_percent", []).append(
+                _("Line %(n)s: the discount is a percent from 0 to 100.") % {"n": n})
+
+
+def build_stages(order: SalesOrder, schedule: PaymentSchedule | None) -> list[OrderPaymentStage]:
+    """The order's payment stages from a schedule template, with amounts and dates."""
+    if schedule is None:
+        return []
+    template = list(schedule.stages.all())
+    return [OrderPaymentStage(kind=s.kind, percent=s.percent, days=s.days) for s in template]
+
+
+def compute_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage]) -> None:
+    """Stage amounts (the remainder of rounding on the largest) and due dates.
+
+    Advance and prepayment are due `days` after the order date; credit `days` after the planned shipment
+    (the state uses the real shipment once there is one)."""
+    amounts = allocate(order.amount, [s.percent for s in stages]) if stages else []
+    day = timezone.localtime(order.date).date()
+    for stage, amount in zip(stages, amounts, strict=True):
+        stage.amount = amount
+        if stage.kind == StageKind.CREDIT:
+            stage.due_date = (order.shipment_date + dt.timedelta(days=stage.days)) if order.shipment_date else None
+        else:
+            stage.due_date = day + dt.timedelta(days=stage.days)
+    order.advance_amount = sum((s.amount for s in stages if s.kind == StageKind.ADVANCE), ZERO)
+    order.prepayment_amount = sum((s.amount for s in stages if s.kind == StageKind.PREPAYMENT), ZERO)
+
+
+@dataclass(frozen=True)
+class Deviation:
+    kind: str  # price | discount | schedule | warehouse | minimum
+    area: str  # pricing | financial | logistic
+    line: int | None
+    text: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "area": self.area, "line": self.line, "text": self.text}
+
+
+def agreement_deviations(order: SalesOrder, lines: Sequence[SalesOrderLine],
+                         stages: Sequence[OrderPaymentStage]) -> list[Deviation]:
+    """What in the order departs from its agreement (the approver's list)."""
+    agreement = order.agreement
+    if agreement is None:
+        return []
+    result: list[Deviation] = []
+    day = timezone.localtime(order.date).date()
+    live = [ln for ln in lines if not ln.cancelled]
+    prices = agreement_prices(agreement, [ln.item_id for ln in live], day)
+    max_discount = agreement.discount_percent + agreement.max_manual_discount
+    names = dict(Item.objects.filter(pk__in={ln.item_id for ln in live}).values_list("pk", "name"))
+    for n, line in enumerate(lines, start=1):
+        if line.cancelled:
+            continue
+        listed = prices.get(line.item_id)
+        if listed is not None and line.price < listed:
+            result.append(Deviation("price", "pricing", n, _(
+                "Line %(n)s, “%(item)s”: price %(price)s is below the agreement's price %(listed)s") % {
+                "n": n, "item": names.get(line.item_id, ""), "price": _fmt(line.price), "listed": _fmt(listed)}))
+        if line.discount_percent > max_discount:
+            result.append(Deviation("discount", "pricing", n, _(
+                "Line %(n)s, “%(item)s”: discount %(d)s%% is above the allowed %(max)s%%") % {
+                "n": n, "item": names.get(line.item_id, ""), "d": line.discount_percent.normalize(),
+                "max": max_discount.normalize()}))
+        if line.warehouse_id and agreement.warehouse_id and line.warehouse_id != agreement.warehouse_id:
+            result.append(Deviation("warehouse", "logistic", n, _(
+                "Line %(n)s ships from another warehouse than the agreement's") % {"n": n}))
+    if agreement.warehouse_id and order.warehouse_id != agreement.warehouse_id:
+        result.append(Deviation("warehouse", "logistic", None,
+                                _("The order ships from another warehouse than the agreement's")))
+    if agreement.payment_schedule_id:
+        template = [(s.kind, Decimal(s.percent), s.days)
+                    for s in agreement.payment_schedule.stages.all()]  # type: ignore[union-attr]
+        mine = [(s.kind, Decimal(s.percent), s.days) for s in stages]
+        if template != mine:
+            result.append(Deviation("schedule", "financial", None,
+                                    _("The payment schedule differs from the agreement's “%(s)s”")
+                                    % {"s": agreement.payment_schedule}))
+    if agreement.min_order_amount and order.amount < agreement.min_order_amount:
+        result.append(Deviation("minimum", "financial", None, _(
+            "The order amount %(amount)s is below the agreement's minimum %(min)s") % {
+            "amount": _fmt(order.amount), "min": _fmt(agreement.min_order_amount)}))
+    return result
+
+
+def order_paid(order_id: int | None) -> Decimal:
+    if not order_id:
+        return ZERO
+    value = ClientSettlementsTotal.objects.filter(order_id=order_id).aggregate(p=Sum("paid"))["p"]
+    return round_money(value or 0)
+
+
+def _check_payment_terms(order: SalesOrder, lines: Sequence[SalesOrderLine], user: Any) -> None:
+    """An order may reserve only after its advance is paid and release for shipment only after its prepayment,
+    unless the user has the right to override."""
+    if order.status in (OrderStatus.NOT_AGREED, OrderStatus.CLOSED):
+        return
+    if has_capability(user, Cap.SALES_OVERRIDE_PAYMENT):
+        return
+    live = [ln for ln in lines if not ln.cancelled]
+    reserving = any(ln.securing == Securing.RESERVE for ln in live)
+    releasing = order.status == OrderStatus.TO_SHIP or any(ln.securing == Securing.SHIP for ln in live)
+    paid = order_paid(order.pk)
+    if releasing and order.advance_amount + order.prepayment_amount > paid:
+        need = order.advance_amount + order.prepayment_amount
+        raise CoreError(PAYMENT_TERMS, _(
+            "The payment terms of %(order)s require %(need)s paid before shipment; %(paid)s is paid. "
+            "Wait for the prepayment, or ask someone with the right to override.") % {
+            "order": order, "need": _fmt(need), "paid": _fmt(paid)}, need=str(need), paid=str(paid))
+    if reserving and order.advance_amount > paid:
+        raise CoreError(PAYMENT_TERMS, _(
+            "The payment terms of %(order)s require an advance of %(need)s before goods are reserved; "
+            "%(paid)s is paid. Wait for the advance, or ask someone with the right to override.") % {
+            "order": order, "need": _fmt(order.advance_amount), "paid": _fmt(paid)},
+            need=str(order.advance_amount), paid=str(paid))
+
+
+def validate_order(order: SalesOrder, lines: Sequence[SalesOrderLine], stages: Sequence[OrderPaymentStage]) -> None:
+    errors = clean_document(order, lines, exclude=["number", "author", "version"])
+    _check_lines(lines, errors)
+    errors.update(validate_stages(stages))
+    day = timezone.localtime(order.date).date() if order.date else timezone.localdate()
+    if order.shipment_date and order.shipment_date < day:
+        errors.setdefault("shipment_date", []).append(_("The shipment date cannot be before the order date."))
+    for n, line in enumerate(lines, start=1):
+        if line.shipment_date and line.shipment_date < day:
+            errors.setdefault(f"lines.{n}.shipment_date", []).append(
+                _("Line %(n)s: the shipment date cannot be before the order date.") % {"n": n})
+        if line.cancelled and not line.cancel_reason.strip():
+            errors.setdefault(f"lines.{n}.cancel_reason", []).append(
+                _("Line %(n)s is cancelled: say why.") % {"n": n})
+    partner_id = order.partner_id
+    if order.counterparty_id and not Counterparty.objects.filter(pk=order.counterparty_id,
+                                                                 partner_id=partner_id).exists():
+        errors.setdefault("counterparty", []).append(_("This counterparty belongs to another partner."))
+    if order.delivery_address_id and not DeliveryAddress.objects.filter(pk=order.delivery_address_id,
+                                                                        partner_id=partner_id).exists():
+        errors.setdefault("delivery_address", []).append(_("This delivery address is another partner's."))
+    if order.contact_id and not Contact.objects.filter(pk=order.contact_id, partner_id=partner_id).exists():
+        errors.setdefault("contact", []).append(_("This contact is another partner's."))
+    codes = [ln.code for ln in lines if ln.code]
+    if len(codes) != len(set(codes)):
+        errors.setdefault("lines", []).append(_("Two lines have the same line code."))
+    if errors:
+        raise _invalid(errors)
+    check_agreement(order.agreement, order.organization_id, order.partner_id, day)
+
+
+def _prepare_order(order: SalesOrder, lines: Sequence[SalesOrderLine],
+                   stages: Sequence[OrderPaymentStage] | None) -> list[OrderPaymentStage]:
+    fill_line_prices(order, lines)
+    kinds = dict(Item.objects.filter(pk__in={ln.item_id for ln in lines if ln.item_id}).values_list("pk", "kind"))
+    used = [ln.code for ln in lines if ln.code]
+    next_code = max(used, default=0)
+    if order.pk:
+        next_code = max(next_code, SalesOrderLine.objects.filter(document_id=order.pk).order_by("-code")
+                        .values_list("code", flat=True).first() or 0)
+    for line in lines:
+        line.document = order
+        line.item_kind = kinds.get(line.item_id, ItemKind.GOODS)
+        if not line.code:
+            next_code += 1
+            line.code = next_code
+        line.compute()
+    live = [ln for ln in lines if not ln.cancelled]
+    order.amount = sum((_with_vat(ln, order.prices_include_vat) for ln in live), ZERO)
+    order.vat_amount = sum((ln.vat_amount for ln in live), ZERO)
+    if stages is None:
+        if order.pk:
+            stages = [OrderPaymentStage(kind=s.kind, percent=s.percent, days=s.days) for s in order.stages.all()]
+        else:
+            stages = build_stages(order, order.agreement.payment_schedule if order.agreement else None)
+    stages = list(stages)
+    compute_stages(order, stages)
+    return stages
+
+
+def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Sequence[OrderPaymentStage] | None = None,
+               user: Any = None, expected_version: int | None = None, post: bool = False) -> SalesOrder:
+    """Create or change an order with its lines and payment stages (from the agreement's schedule when not given).
+
+    An order beyond "not agreed" that departs from its agreement goes back to approval unless the user may
+    deviate; reserving and releasing respect the payment terms (DESIGN.md). Re-posts a posted order."""
+    if order.manager_id is None and getattr(user, "pk", None):
+        order.manager = user
+    stages = _prepare_order(order, lines, stages)
+    validate_order(order, lines, stages)
+    with transaction.atomic():
+        if order.status != OrderStatus.NOT_AGREED:
+            deviations = agreement_deviations(order, lines, stages)
+            if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(order, deviations):
+                _send_to_approval(order, deviations, user, requested=order.status)
+        _check_payment_terms(order, lines, user)
+        save_document(order, lines, user=user, expected_version=expected_version, post=post)
+        _replace_stages(order, stages)
+        pending = getattr(order, "_pending_approval", None)
+        if pending is not None:
+            # A newer request replaces one still waiting: the approver decides on the order as it is now.
+            order.approvals.filter(decision=OrderApproval.Decision.PENDING).delete()
+            pending.order = order
+            pending.save()
+            del order._pending_approval
+        from torg.sales.states import refresh_order_states
+
+        refresh_order_states([order.pk])
+    return order
+
+
+def _replace_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage]) -> None:
+    existing = [(s.kind, s.percent, s.amount, s.days, s.due_date) for s in order.stages.all()]
+    wanted = [(s.kind, Decimal(s.percent), s.amount, s.days, s.due_date) for s in stages]
+    if existing == wanted:
+        return
+    order.stages.all().delete()
+    for stage in stages:
+        stage.pk = None
+        stage.order = order
+    OrderPaymentStage.objects.bulk_create(list(stages))
+    if hasattr(order, "_prefetched_objects_cache"):
+        order._prefetched_objects_cache.pop("stages", None)
+
+
+def _approved_as_is(order: SalesOrder, deviations: Sequence[Deviation]) -> bool:
+    """The same deviations were approved before: a change that adds none needs no new approval."""
+    if not order.pk or order.approval != ApprovalState.APPROVED:
+        return False
+    last = order.approvals.filter(decision=OrderApproval.Decision.APPROVED).first()
+    if last is None:
+        return False
+    approved = {(d["kind"], d.get("line")) for d in last.deviations}
+    return all((d.kind, d.line) in approved for d in deviations)
+
+
+def _send_to_approval(order: SalesOrder, deviations: Sequence[Deviation], user: Any, requested: str) -> None:
+    order.status = OrderStatus.NOT_AGREED
+    order.approval = ApprovalState.PENDING
+    order._pending_approval = OrderApproval(  # type: ignore[attr-defined]
+        requested_by=user if getattr(user, "pk", None) else None,
+        deviations=[d.as_dict() | {"requested_status": requested} for d in deviations])
+
+
+def _lines_of(order: SalesOrder) -> list[SalesOrderLine]:
+    return list(SalesOrderLine.objects.filter(document_id=order.pk).order_by("line_no"))
+
+
+def _reload(order: SalesOrder) -> SalesOrder:
+    return SalesOrder.objects.select_related("agreement", "organization").get(pk=order.pk)
+
+
+def set_order_status(order: SalesOrder, status: str, *, user: Any = None) -> SalesOrder:
+    """Move an order between "not agreed", "to secure" and "to ship" (closing: `close_order`).
+
+    Agreeing an order that departs from its agreement sends it to approval instead, unless the user may deviate.
+    Returns the order as it is now (look at `status` and `approval`)."""
+    if status not in OrderStatus.values:
+        raise _invalid({"status": [_("Unknown status.")]})
+    if status == OrderStatus.CLOSED:
+        return close_order(order, user=user)
+    with transaction.atomic():
+        current = SalesOrder.objects.select_for_update().get(pk=order.pk)
+        if current.status == OrderStatus.CLOSED:
+            raise CoreError(ErrorCode.INVALID, _("%(doc)s is closed: its status no longer changes.") % {"doc": current})
+        if current.deletion_mark:
+            raise CoreError(ErrorCode.DELETION_MARKED, _("%(doc)s is marked for deletion.") % {"doc": current})
+        lines = _lines_of(current)
+        stages = list(current.stages.all())
+        current.status = status
+        if status == OrderStatus.NOT_AGREED:
+            current.approval = ApprovalState.NOT_NEEDED
+        elif current.agreed_at is None:
+            current.agreed_at = timezone.now()
+        save_order(current, lines, stages=stages, user=user, expected_version=current.version, post=True)
+    order.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
+    return current
+
+
+def submit_order(order: SalesOrder, *, user: Any = None) -> SalesOrder:
+    """Agree the order ("to secure"): approved at once, or sent to approval when it departs from its agreement."""
+    return set_order_status(order, OrderStatus.TO_SECURE, user=user)
+
+
+def release_to_ship(order: SalesOrder, *, user: Any = None) -> SalesOrder:
+    """Release every line for shipment (status "to ship"): refused while the prepayment is missing."""
+    return set_order_status(order, OrderStatus.TO_SHIP, user=user)
+
+
+def approval_inbox(user: Any) -> list[OrderApproval]:
+    if not has_capability(user, Cap.SALES_APPROVE):
+        return []
+    return list(OrderApproval.objects.filter(decision=OrderApproval.Decision.PENDING)
+                .select_related("order", "order__partner", "requested_by").order_by("requested_at"))
+
+
+def decide_approval(approval: OrderApproval, *, approve: bool, user: Any, comment: str = "") -> OrderApproval:
+    """An approver approves (the order goes to the status its author asked for) or rejects (it stays not agreed;
+    the author sees the comment)."""
+    if not has_capability(user, Cap.SALES_APPROVE):
+        raise CoreError(FORBIDDEN, _("Only a person with the approval right decides on orders."))
+    if not approve and not comment.strip():
+        raise _invalid({"comment": [_("Say why the order is rejected: its author will read it.")]})
+    with transaction.atomic():
+        approval = OrderApproval.objects.select_for_update().get(pk=approval.pk)
+        if approval.decision != OrderApproval.Decision.PENDING:
+            raise CoreError(ErrorCode.INVALID, _("This approval was already decided."))
+        approval.decision = OrderApproval.Decision.APPROVED if approve else OrderApproval.Decision.REJECTED
+        approval.decided_by = user
+        approval.decided_at = timezone.now()
+        approval.comment = comment
+        approval.save()
+        order = SalesOrder.objects.select_for_update().get(pk=approval.order_id)
+        if approve:
+            requested = next((d.get("requested_status") for d in approval.deviations), OrderStatus.TO_SECURE)
+            order.approval = ApprovalState.APPROVED
+            order.status = requested or OrderStatus.TO_SECURE
+            if order.agreed_at is None:
+                order.agreed_at = timezone.now()
+            save_order(order, _lines_of(order), stages=list(order.stages.all()), user=user,
+                       expected_version=order.version, post=True)
+        else:
+            SalesOrder.objects.filter(pk=order.pk).update(approval=ApprovalState.REJECTED)
+            log_change(order, ChangeLogEntry.Action.CHANGED, user, changes={"approval": ["pending", "rejected"]},
+                       comment=comment)
+    return approval
+
+
+def cancel_order_lines(order: SalesOrder, codes: Iterable[int], reason: str, *, user: Any = None) -> SalesOrder:
+    """Cancel lines (by line code) with a reason; a partly shipped line keeps its shipped part and the rest is
+    cancelled as a new line."""
+    if not reason.strip():
+        raise _invalid({"cancel_reason": [_("Say why the lines are cancelled.")]})
+    wanted = set(codes)
+    with transaction.atomic():
+        current = SalesOrder.objects.select_for_update().get(pk=order.pk)
+        lines = _split_off_unshipped(current, _lines_of(current), wanted, reason)
+        save_order(current, lines, stages=list(current.stages.all()), user=user, expected_version=current.version,
+                   post=current.posted)
+    return current
+
+
+def shipped_quantities(order_id: int) -> dict[int, Decimal]:
+    """Quantity shipped per order line code (posted shipments)."""
+    rows = (ShipmentLine.objects.filter(order_id=order_id, document__posted=True).values("order_line_code")
+            .annotate(q=Sum("quantity")).order_by())
+    return {row["order_line_code"]: Decimal(str(row["q"])) for row in rows}
+
+
+def _split_off_unshipped(order: SalesOrder, lines: list[SalesOrderLine], codes: set[int] | None,
+                         reason: str) -> list[SalesOrderLine]:
+    shipped = shipped_quantities(order.pk)
+    result: list[SalesOrderLine] = []
+    for line in lines:
+        if line.cancelled or (codes is not None and line.code not in codes):
+            result.append(line)
+            continue
+        done = shipped.get(line.code, ZERO)
+        if done <= 0:
+            line.cancelled, line.cancel_reason = True, reason
+            result.append(line)
+        elif done < line.quantity:
+            rest = SalesOrderLine(item_id=line.item_id, quantity=line.quantity - done, price=line.price,
+                                  discount_percent=line.discount_percent, vat_rate=line.vat_rate,
+                                  warehouse_id=line.warehouse_id, shipment_date=line.shipment_date,
+                                  securing=line.securing, cancelled=True, cancel_reason=reason)
+            line.quantity = done
+            result += [line, rest]
+        else:
+            result.append(line)
+    return result
+
+
+def close_order(order: SalesOrder, *, user: Any = None, reason: str = "") -> SalesOrder:
+    """Close an order: lines not shipped are cancelled (a partly shipped line is split)."""
+    with transaction.atomic():
+        current = SalesOrder.objects.select_for_update().get(pk=order.pk)
+        if current.status == OrderStatus.CLOSED:
+            return current
+        lines = _split_off_unshipped(current, _lines_of(current), None, reason or _("order closed"))
+        current.status = OrderStatus.CLOSED
+        save_order(current, lines, stages=list(current.stages.all()), user=user, expected_version=current.version,
+                   post=True)
+    return current
+
+
+# ====================================================== shipping backlog
+@dataclass
+class BacklogRow:
+    order_id: int
+    order: str
+    partner_id: int
+    partner: str
+    organization_id: int
+    line_code: int
+    item_id: int
+    item: str
+    warehouse_id: int | None
+    warehouse: str
+    quantity: Decimal
+    ship_by: dt.date | None
+    awaiting_prepayment: bool
+
+
+def shipping_backlog(*, warehouse: int | None = None, until: dt.date | None = None,
+                     partner: int | None = None, order: int | None = None) -> list[BacklogRow]:
+    """Order lines released to ship and not yet shipped, by date and warehouse."""
+    from torg.sales.models import OrderState, OrderStateCode
+
+    qs = OrderBacklogTotal.objects.filter(quantity__gt=0)
+    if warehouse:
+        qs = qs.filter(warehouse_id=warehouse)
+    if order:
+        qs = qs.filter(order_id=order)
+    rows = list(qs.values("order_id", "line_code", "item_id", "warehouse_id", "quantity"))
+    if not rows:
+        return []
+    order_ids = {r["order_id"] for r in rows}
+    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids).select_related("partner")}
+    if partner:
+        orders = {k: o for k, o in orders.items() if o.partner_id == partner}
+    lines = {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=list(orders))}
+    items = dict(Item.objects.filter(pk__in={r["item_id"] for r in rows}).values_list("pk", "name"))
+    from torg.catalogs.models import Warehouse
+
+    warehouses = dict(Warehouse.objects.values_list("pk", "name"))
+    waiting = set(OrderState.objects.filter(order_id__in=list(orders), state=OrderStateCode.AWAITING_PREPAYMENT)
+                  .values_list("order_id", flat=True))
+    result = []
+    for r in rows:
+        o = orders.get(r["order_id"])
+        if o is None:
+            continue
+        line = lines.get((o.pk, int(r["line_code"] or 0)))
+        ship_by = (line.shipment_date if line and line.shipment_date else None) or o.shipment_date
+        if until and ship_by and ship_by > until:
+            continue
+        result.append(BacklogRow(o.pk, str(o), o.partner_id, o.partner.name, o.organization_id,
+                                 int(r["line_code"] or 0), r["item_id"], items.get(r["item_id"], ""),
+                                 r["warehouse_id"], warehouses.get(r["warehouse_id"], ""),
+                                 Decimal(str(r["quantity"])), ship_by, o.pk in waiting))
+    result.sort(key=lambda b: (b.ship_by or dt.date.max, b.warehouse, b.order_id, b.line_code))
+    return result
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One order line picked from the backlog, with the quantity to ship (None: all that is left)."""
+
+    order_id: int
+    line_code: int
+    quantity: Decimal | None = None
+
+
+def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, post: bool = True,
+                                  date: dt.datetime | None = None) -> list[Shipment]:
+    """One shipment per organization and client, from the picked order lines (several orders, several
+    warehouses). Orders awaiting prepayment are refused unless the user may override."""
+    if not picks:
+        raise _invalid({"lines": [_("Choose at least one line to ship.")]})
+    order_ids = sorted({p.order_id for p in picks})
+    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids)}
+    lines = {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=order_ids)}
+    left = {(r["order_id"], int(r["line_code"] or 0)): Decimal(str(r["quantity"]))
+            for r in OrderBacklogTotal.objects.filter(order_id__in=order_ids).values("order_id", "line_code",
+                                                                                    "quantity")}
+    from torg.sales.models import OrderState, OrderStateCode
+
+    if not has_capability(user, Cap.SALES_OVERRIDE_PAYMENT):
+        waiting = list(OrderState.objects.filter(order_id__in=order_ids, state=OrderStateCode.AWAITING_PREPAYMENT)
+                       .select_related("order"))
+        if waiting:
+            raise CoreError(PAYMENT_TERMS, _("These orders await their prepayment and cannot ship yet: %(list)s.")
+                            % {"list": ", ".join(str(s.order) for s in waiting)})
+    groups: dict[tuple[int, int], list[tuple[SalesOrder, SalesOrderLine, Decimal]]] = defaultdict(list)
+    errors: dict[str, list[str]] = {}
+    for n, pick in enumerate(picks, start=1):
+        order = orders.get(pick.order_id)
+        line = lines.get((pick.order_id, pick.line_code))
+        if order is None or line is None:
+            errors.setdefault(f"lines.{n}", []).append(_("Line %(n)s: no such order line.") % {"n": n})
+            continue
+        remaining = left.get((pick.order_id, pick.line_code), ZERO)
+        quantity = remaining if pick.quantity is None else pick.quantity
+        if quantity <= 0:
+            errors.setdefault(f"lines.{n}", []).append(
+                _("Line %(n)s: nothing is left to ship on this order line.") % {"n": n})
+            continue
+        groups[(order.organization_id, order.partner_id)].append((order, line, quantity))
+    if errors:
+        raise _invalid(errors)
+    shipments = []
+    with transaction.atomic():
+        for (_org, _partner), picked in sorted(groups.items()):
+            first = picked[0][0]
+            shipment = Shipment(organization_id=first.organization_id, partner_id=first.partner_id,
+                                counterparty_id=first.counterparty_id, agreement_id=first.agreement_id,
+                                warehouse_id=first.warehouse_id, delivery_address_id=first.delivery_address_id,
+                                manager_id=first.manager_id, prices_include_vat=first.prices_include_vat)
+            if date is not None:
+                shipment.date = date
+            ship_lines = [ShipmentLine(order_id=o.pk, order_line_code=ln.code, item_id=ln.item_id,
+                                       warehouse_id=ln.warehouse_id or o.warehouse_id, quantity=q, price=ln.price,
+                                       discount_percent=ln.discount_percent, vat_rate=ln.vat_rate)
+                          for o, ln, q in picked]
+            save_shipment(shipment, ship_lines, user=user, post=post)
+            for order_id in sorted({o.pk for o, _ln, _q in picked}):
+                link_documents(orders[order_id], shipment)
+            shipments.append(shipment)
+    return shipments
+
+
+# ============================================================= shipments
+def _check_shipment_lines(shipment: Shipment, lines: Sequence[ShipmentLine], user: Any) -> dict[str, list[str]]:
+    errors: dict[str, list[str]] = {}
+    order_ids = {ln.order_id for ln in lines if ln.order_id}
+    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids)}
+    order_lines = {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=order_ids)}
+    beyond_allowed = has_capability(user, Cap.SALES_BEYOND_ORDER)
+    for n, line in enumerate(lines, start=1):
+        if line.order_id is None:
+            if line.order_line_code:
+                errors.setdefault(f"lines.{n}.order", []).append(
+                    _("Line %(n)s names an order line but no order.") % {"n": n})
+            continue
+        order = orders.get(line.order_id)
+        if order is None:
+            continue  # reported by the reference check
+        if order.partner_id != shipment.partner_id or order.organization_id != shipment.organization_id:
+            errors.setdefault(f"lines.{n}.order", []).append(
+                _("Line %(n)s: %(order)s is another client's or organization's order.") % {"n": n, "order": order})
+        if order.status == OrderStatus.NOT_AGREED:
+            errors.setdefault(f"lines.{n}.order", []).append(
+                _("Line %(n)s: %(order)s is not agreed yet.") % {"n": n, "order": order})
+        if not line.order_line_code:
+            if not beyond_allowed:
+                errors.setdefault(f"lines.{n}.item", []).append(
+                    _("Line %(n)s is not in %(order)s: shipping beyond an order needs the right to do so.")
+                    % {"n": n, "order": order})
+            continue
+        order_line = order_lines.get((line.order_id, line.order_line_code))
+        if order_line is None or order_line.cancelled:
+            errors.setdefault(f"lines.{n}.order_line_code", []).append(
+                _("Line %(n)s: %(order)s has no such line (or it is cancelled).") % {"n": n, "order": order})
+        elif order_line.item_id != line.item_id:
+            errors.setdefault(f"lines.{n}.item", []).append(
+                _("Line %(n)s: the order line is for another item.") % {"n": n})
+    return errors
+
+
+def _check_over_shipment(shipment: Shipment, lines: Sequence[ShipmentLine]) -> None:
+    """Name order, line, ordered, shipped and asked when a line ships more than its order line has left.
+    (The backlog register's control refuses it anyway; this says it in the user's words.)"""
+    asked: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    for line in lines:
+        if line.order_id and line.order_line_code:
+            asked[(line.order_id, line.order_line_code)] += line.quantity
+    if not asked:
+        return
+    order_ids = {o for o, _c in asked}
+    ordered = {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=order_ids)}
+    shipped: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
+    qs = ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
+    if shipment.pk:
+        qs = qs.exclude(document_id=shipment.pk)
+    for row in qs.values("order_id", "order_line_code").annotate(q=Sum("quantity")).order_by():
+        shipped[(row["order_id"], row["order_line_code"])] = Decimal(str(row["q"]))
+    names = {o.pk: str(o) for o in SalesOrder.objects.filter(pk__in=order_ids)}
+    problems = []
+    for key, quantity in sorted(asked.items()):
+        line = ordered.get(key)
+        if line is None:
+            continue
+        if shipped[key] + quantity > line.quantity:
+            problems.append(_("%(order)s, line %(line)s: ordered %(ordered)s, shipped %(shipped)s, asked %(asked)s")
+                            % {"order": names[key[0]], "line": line.line_no, "ordered": line.quantity.normalize(),
+                               "shipped": shipped[key].normalize(), "asked": quantity.normalize()})
+    if problems:
+        raise CoreError(BEYOND_ORDER, _("Shipping more than ordered: %(list)s.") % {"list": "; ".join(problems)},
+                        problems=problems)
+
+
+def client_debt(organization_id: int, partner_id: int) -> Decimal:
+    """What the client owes the organization now: shipped − paid over all objects, less the advance it holds."""
+    row = ClientSettlementsTotal.objects.filter(organization_id=organization_id, partner_id=partner_id).aggregate(
+        s=Sum("shipped"), p=Sum("paid"))
+    advance = ClientAdvances.balance(organization=organization_id, partner=partner_id)["amount"]
+    return round_money((row["s"] or 0) - (row["p"] or 0)) - advance
+
+
+def overdue_debt(organization_id: int, partner_id: int, today: dt.date | None = None) -> Decimal:
+    """Debt past its due date (receivables by object and due date)."""
+    from torg.sales.settlements import receivables
+
+    rows = receivables(organization=organization_id, partner=partner_id, today=today)
+    return sum((r.overdue for r in rows), ZERO)
+
+
+def _check_credit(shipment: Shipment, user: Any) -> None:
+    if has_capability(user, Cap.SALES_OVERRIDE_CREDIT):
+        return
+    partner = Partner.objects.get(pk=shipment.partner_id)
+    # Overdue as of the shipment's day: a back-dated shipment is judged by the debts due before it.
+    overdue = overdue_debt(shipment.organization_id, shipment.partner_id,
+                           today=timezone.localtime(shipment.date).date())
+    if overdue > 0:
+        raise CoreError(CREDIT_LIMIT, _("%(client)s has overdue debt of %(amount)s: shipping stops until it is paid "
+                                        "(or someone with the right overrides).") % {
+            "client": partner, "amount": _fmt(overdue)})
+    limit = partner.credit_limit
+    if limit is None:
+        return
+    debt = client_debt(shipment.organization_id, shipment.partner_id)
+    if debt > limit:
+        raise CoreError(CREDIT_LIMIT, _("%(client)s would owe %(debt)s, above its credit limit of %(limit)s "
+                                        "by %(over)s.") % {
+            "client": partner, "debt": _fmt(debt), "limit": _fmt(limit), "over": _fmt(debt - limit)})
+
+
+def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: Any = None,
+                  expected_version: int | None = None, post: bool = False) -> Shipment:
+    """Create or change a shipment; with `post` post it and offset the client's advance against it."""
+    if shipment.manager_id is None and getattr(user, "pk", None):
+        shipment.manager = user
+    for line in lines:
+        line.document = shipment
+        line.compute()
+    errors = clean_document(shipment, lines, exclude=["number", "author", "version"])
+    _check_lines(lines, errors)
+    errors.update(_check_shipment_lines(shipment, lines, user))
+    if errors:
+        raise _invalid(errors)
+    _check_over_shipment(shipment, lines)
+    shipment.amount = sum((_with_vat(ln, shipment.prices_include_vat) for ln in lines), ZERO)
+    shipment.vat_amount = sum((ln.vat_amount for ln in lines), ZERO)
+    with transaction.atomic():
+        was_posted = bool(shipment.pk) and Shipment.objects.filter(pk=shipment.pk, posted=True).exists()
+        save_document(shipment, lines, user=user, expected_version=expected_version, post=post)
+        if post or was_posted:
+            _check_credit(shipment, user)
+            offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)
+    return shipment
+
+
+def post_shipment(shipment: Shipment, *, user: Any = None) -> Shipment:
+    lines = list(shipment.lines.order_by("line_no"))
+    _check_over_shipment(shipment, lines)
+    with transaction.atomic():
+        post_document(shipment, user=user)
+        _check_credit(shipment, user)
+        offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)
+    return shipment
+
+
+def unpost_shipment(shipment: Shipment, *, user: Any = None) -> Shipment:
+    return unpost_document(shipment, user=user)
+
+
+# ========================================================= advance offset
+def open_debts(organization_id: int, partner_id: int) -> list[tuple[int | None, int | None, Decimal]]:
+    """Objects (order, shipment) the client owes on, oldest first."""
+    rows = (ClientSettlementsTotal.objects.filter(organization_id=organization_id, partner_id=partner_id)
+            .values("order_id", "shipment_id", "shipped", "paid"))
+    debts = [(r["order_id"], r["shipment_id"], round_money(r["shipped"] - r["paid"])) for r in rows]
+    return sorted([d for d in debts if d[2] > 0], key=lambda d: (d[0] or 0, d[1] or 0))
+
+
+def offset_advances(organization_id: int, partner_id: int, *, user: Any = None,
+                    date: dt.datetime | None = None) -> AdvanceOffset | None:
+    """Apply the advance a client holds to its open debts, oldest first, with a posted advance offset."""
+    advance = ClientAdvances.balance(organization=organization_id, partner=partner_id)["amount"]
+    if advance <= 0:
+        return None
+    debts = open_debts(organization_id, partner_id)
+    if not debts:
+        return None
+    lines = []
+    for order_id, shipment_id, debt in debts:
+        if advance <= 0:
+            break
+        take = min(debt, advance)
+        lines.append(AdvanceOffsetLine(order_id=order_id, shipment_id=shipment_id, amount=take))
+        advance -= take
+    offset = AdvanceOffset(organization_id=organization_id, partner_id=partner_id,
+                           amount=sum((ln.amount for ln in lines), ZERO))
+    if date is not None:
+        offset.date = date
+    save_document(offset, lines, user=user, post=True)
+    return offset
+
+
+# ============================================================ goods issue
+def goods_to_issue(warehouse: int | None = None) -> list[dict[str, Any]]:
+    """Shipments from order-based warehouses whose goods the warehouse has not issued yet."""
+    qs = GoodsToIssueTotal.objects.exclude(quantity=0)
+    if warehouse:
+        qs = qs.filter(warehouse_id=warehouse)
+    return list(qs.values("warehouse_id", "shipment_id", "item_id", "quantity").order_by("shipment_id", "item_id"))
+
+
+def issue_goods(shipments: Sequence[Shipment | int], *, user: Any = None, quantities: dict[tuple[int, int], Decimal]
+                | None = None, post: bool = True) -> list[GoodsIssue]:
+    """Goods issues (one per organization and warehouse) for what these shipments still have to issue;
+    `quantities` ((shipment, item) → quantity) records what was really issued when it differs."""
+    ids = [getattr(s, "pk", s) for s in shipments]
+    rows = list(GoodsToIssueTotal.objects.filter(shipment_id__in=ids, quantity__gt=0)
+                .values("warehouse_id", "shipment_id", "item_id", "quantity"))
+    if not rows:
+        raise CoreError(ErrorCode.EMPTY_DOCUMENT, _("These shipments have nothing left to issue."))
+    organizations = dict(Shipment.objects.filter(pk__in=ids).values_list("pk", "organization_id"))
+    groups: dict[tuple[int, int], list[GoodsIssueLine]] = defaultdict(list)
+    for r in rows:
+        quantity = (quantities or {}).get((r["shipment_id"], r["item_id"]), Decimal(str(r["quantity"])))
+        if quantity <= 0:
+            continue
+        groups[(organizations[r["shipment_id"]], r["warehouse_id"])].append(
+            GoodsIssueLine(shipment_id=r["shipment_id"], item_id=r["item_id"], quantity=quantity))
+    issues = []
+    with transaction.atomic():
+        for (organization_id, warehouse_id), lines in sorted(groups.items()):
+            issue = GoodsIssue(organization_id=organization_id, warehouse_id=warehouse_id)
+            save_document(issue, lines, user=user, post=post)
+            for shipment_id in sorted({ln.shipment_id for ln in lines}):
+                link_documents(Shipment(pk=shipment_id), issue)
+            issues.append(issue)
+    return issues

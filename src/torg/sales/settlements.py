@@ -1,0 +1,262 @@
+"""Reading client settlements: receivables by object with due dates and aging, a client's settlement card,
+and the entries of a reconciliation statement (акт сверки). Reads registers, never recomputes documents."""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import Q
+from django.utils import timezone
+
+from torg.core.money import round_money
+
+ZERO = Decimal(0)
+
+
+@dataclass
+class ReceivableRow:
+    organization_id: int
+    partner_id: int
+    order_id: int | None
+    shipment_id: int | None
+    shipped: Decimal
+    paid: Decimal
+    due_date: dt.date | None
+    today: dt.date
+    planned: dict[str, Decimal] = field(default_factory=dict)  # unpaid amount per stage kind (orders)
+    label: str = ""
+
+    @property
+    def debt(self) -> Decimal:
+        return max(self.shipped - self.paid, ZERO)
+
+    @property
+    def our_debt(self) -> Decimal:
+        return max(self.paid - self.shipped, ZERO)
+
+    @property
+    def days_overdue(self) -> int:
+        if self.debt <= 0 or self.due_date is None or self.due_date >= self.today:
+            return 0
+        return (self.today - self.due_date).days
+
+    @property
+    def overdue(self) -> Decimal:
+        return self.debt if self.days_overdue > 0 else ZERO
+
+
+def aging_bounds() -> list[int]:
+    from torg.core.models import SystemSettings
+
+    raw = SystemSettings.get().aging_buckets or ""
+    bounds = sorted({int(p) for p in raw.replace(";", ",").split(",") if p.strip().isdigit() and int(p) > 0})
+    return bounds or [30, 60, 90]
+
+
+def bucket_of(days: int, bounds: Sequence[int]) -> int:
+    """Index of the aging column: 0 = not overdue, 1..len(bounds) = up to each bound, last = beyond."""
+    if days <= 0:
+        return 0
+    for i, bound in enumerate(bounds, start=1):
+        if days <= bound:
+            return i
+    return len(bounds) + 1
+
+
+def _credit_due(orders: dict[int, Any], order_ids: Sequence[int]) -> dict[int, dt.date | None]:
+    from torg.sales.models import ShipmentLine, StageKind
+
+    last: dict[int, dt.date] = {}
+    for order_id, when in (ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
+                           .values_list("order_id", "document__date")):
+        day = timezone.localtime(when).date()
+        last[order_id] = max(last.get(order_id, day), day)
+    result: dict[int, dt.date | None] = {}
+    for order_id in order_ids:
+        order = orders.get(order_id)
+        if order is None:
+            result[order_id] = None
+            continue
+        credit = [s for s in order.stages.all() if s.kind == StageKind.CREDIT]
+        if order_id in last:
+            days = max((s.days for s in credit), default=0)
+            result[order_id] = last[order_id] + dt.timedelta(days=days)
+        else:
+            result[order_id] = min((s.due_date for s in order.stages.all() if s.due_date), default=None)
+    return result
+
+
+def receivables(*, organization: int | None = None, partner: int | None = None,
+                today: dt.date | None = None, include_settled: bool = False) -> list[ReceivableRow]:
+    """Debts and prepayments per settlement object (order or shipment without order) and the unallocated
+    advances, with due dates. Kept totals only: constant work per object, whatever the history."""
+    from torg.sales.models import ClientAdvancesTotal, ClientSettlementsTotal, SalesOrder, Shipment
+
+    today = today or timezone.localdate()
+    q = Q()
+    if organization:
+        q &= Q(organization_id=organization)
+    if partner:
+        q &= Q(partner_id=partner)
+    totals = list(ClientSettlementsTotal.objects.filter(q).values(
+        "organization_id", "partner_id", "order_id", "shipment_id", "shipped", "paid"))
+    if not include_settled:
+        totals = [t for t in totals if round_money(t["shipped"]) != round_money(t["paid"])]
+    order_ids = sorted({t["order_id"] for t in totals if t["order_id"]})
+    shipment_ids = sorted({t["shipment_id"] for t in totals if t["shipment_id"]})
+    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids).prefetch_related("stages")}
+    shipments = {s.pk: s for s in Shipment.objects.filter(pk__in=shipment_ids)}
+    due = _credit_due(orders, order_ids)
+    rows = []
+    for t in totals:
+        shipped, paid = round_money(t["shipped"]), round_money(t["paid"])
+        row = ReceivableRow(t["organization_id"], t["partner_id"], t["order_id"], t["shipment_id"], shipped, paid,
+                            None, today)
+        if t["order_id"]:
+            order = orders.get(t["order_id"])
+            row.due_date = due.get(t["order_id"])
+            row.label = str(order) if order else ""
+            if order is not None:
+                unpaid = paid
+                for stage in sorted(order.stages.all(), key=lambda s: (s.due_date or dt.date.max)):
+                    covered = min(stage.amount, unpaid)
+                    unpaid -= covered
+                    if stage.amount - covered > 0:
+                        row.planned[stage.kind] = row.planned.get(stage.kind, ZERO) + stage.amount - covered
+        elif t["shipment_id"]:
+            shipment = shipments.get(t["shipment_id"])
+            if shipment is not None:
+                row.due_date = shipment.due_date or timezone.localtime(shipment.date).date()
+                row.label = str(shipment)
+        rows.append(row)
+    advances = ClientAdvancesTotal.objects.filter(q, amount__gt=0).values("organization_id", "partner_id", "amount")
+    for a in advances:
+        rows.append(ReceivableRow(a["organization_id"], a["partner_id"], None, None, ZERO, round_money(a["amount"]),
+                                  None, today))
+    rows.sort(key=lambda r: (r.partner_id, r.organization_id, r.due_date or dt.date.max, r.order_id or 0,
+                             r.shipment_id or 0))
+    return rows
+
+
+@dataclass
+class CardEntry:
+    """One document's effect on a client's settlements (a line of the settlement card / reconciliation)."""
+
+    date: dt.datetime
+    document: str
+    recorder: tuple[int, int]
+    debit: Decimal  # the client's debt grows (shipments, refunds)
+    credit: Decimal  # it shrinks (payments)
+
+
+@dataclass
+class SettlementCard:
+    opening: Decimal  # debt (+) or prepayment (−) at the start
+    entries: list[CardEntry]
+    closing: Decimal
+
+    @property
+    def debit(self) -> Decimal:
+        return sum((e.debit for e in self.entries), ZERO)
+
+    @property
+    def credit(self) -> Decimal:
+        return sum((e.credit for e in self.entries), ZERO)
+
+
+def _balance_at(organization: int, partner: int, moment: dt.datetime) -> Decimal:
+    from torg.sales.models import ClientAdvances, ClientSettlements
+
+    s = ClientSettlements.balances_at(moment, ["partner"], organization=organization, partner=partner)
+    a = ClientAdvances.balances_at(moment, ["partner"], organization=organization, partner=partner)
+    sv = s.get((partner,), {"shipped": ZERO, "paid": ZERO})
+    av = a.get((partner,), {"amount": ZERO})
+    return round_money(sv["shipped"] - sv["paid"] - av["amount"])
+
+
+def settlement_card(organization: int, partner: int, start: dt.datetime, end: dt.datetime) -> SettlementCard:
+    """Opening balance, the documents of the period with what each did to the debt, closing balance.
+    An advance offset moves money between the advance and an order: it changes nothing in the total and is left
+    out."""
+    from torg.core.documents import describe_recorders
+    from torg.sales.models import AdvanceOffset, ClientAdvances, ClientSettlements
+
+    offset_ct = ContentType.objects.get_for_model(AdvanceOffset).pk
+    per_doc: dict[tuple[int, int], list[Any]] = defaultdict(lambda: [None, ZERO, ZERO])
+    sm = ClientSettlements.movement_model.objects.filter(organization_id=organization, partner_id=partner,
+                                                         period__gte=start, period__lt=end)
+    for m in sm.values("recorder_type_id", "recorder_id", "period", "shipped", "paid", "record_type"):
+        if m["recorder_type_id"] == offset_ct:
+            continue
+        acc = per_doc[(m["recorder_type_id"], m["recorder_id"])]
+        acc[0] = m["period"]
+        sign = m["record_type"]
+        acc[1] += Decimal(str(m["shipped"])) * sign
+        acc[2] += Decimal(str(m["paid"])) * sign
+    am = ClientAdvances.movement_model.objects.filter(organization_id=organization, partner_id=partner,
+                                                      period__gte=start, period__lt=end)
+    for m in am.values("recorder_type_id", "recorder_id", "period", "amount", "record_type"):
+        if m["recorder_type_id"] == offset_ct:
+            continue
+        acc = per_doc[(m["recorder_type_id"], m["recorder_id"])]
+        acc[0] = m["period"]
+        value = Decimal(str(m["amount"])) * m["record_type"]
+        if value > 0:
+            acc[2] += value  # money kept as an advance: paid
+        else:
+            acc[1] += -value  # an advance returned: the client's debt grows back
+    keys = sorted(per_doc, key=lambda k: (per_doc[k][0], k))
+    names = describe_recorders(keys) if keys else []
+    entries = [CardEntry(per_doc[k][0], name, k, round_money(per_doc[k][1]), round_money(per_doc[k][2]))
+               for k, name in zip(keys, names, strict=True)]
+    entries = [e for e in entries if e.debit or e.credit]
+    opening = _balance_at(organization, partner, start)
+    closing = opening + sum((e.debit - e.credit for e in entries), ZERO)
+    return SettlementCard(opening, entries, closing)
+
+
+def payment_discipline(*, organization: int | None = None, start: dt.date | None = None,
+                       end: dt.date | None = None, today: dt.date | None = None) -> list[dict[str, Any]]:
+    """Per client: orders with a payment due in the period, how many were paid late (or are overdue now),
+    and the average delay in days. The moment an order was paid is that of the payment or offset that
+    brought its paid amount up to what it owes."""
+    from torg.sales.models import ClientSettlements, OrderStatus, SalesOrder
+
+    today = today or timezone.localdate()
+    orders = SalesOrder.objects.filter(posted=True).exclude(status=OrderStatus.NOT_AGREED).prefetch_related("stages")
+    if organization:
+        orders = orders.filter(organization_id=organization)
+    orders = list(orders)
+    due = _credit_due({o.pk: o for o in orders}, [o.pk for o in orders])
+    paid_moves: dict[int, list[tuple[dt.datetime, Decimal]]] = defaultdict(list)
+    for m in (ClientSettlements.movement_model.objects.filter(order_id__in=[o.pk for o in orders])
+              .exclude(paid=0).values("order_id", "period", "paid", "record_type").order_by("period")):
+        paid_moves[m["order_id"]].append((m["period"], Decimal(str(m["paid"])) * m["record_type"]))
+    stats: dict[int, dict[str, Any]] = {}
+    for order in orders:
+        due_date = due.get(order.pk)
+        if due_date is None or (start and due_date < start) or (end and due_date > end):
+            continue
+        owed, running, paid_on = order.amount, ZERO, None
+        for when, value in paid_moves.get(order.pk, []):
+            running += value
+            if running >= owed and paid_on is None:
+                paid_on = timezone.localtime(when).date()
+            elif running < owed:
+                paid_on = None
+        s = stats.setdefault(order.partner_id, {"partner_id": order.partner_id, "orders": 0, "late": 0,
+                                                "delay_days": 0})
+        s["orders"] += 1
+        settled = paid_on or today
+        if settled > due_date:
+            s["late"] += 1
+            s["delay_days"] += (settled - due_date).days
+    for s in stats.values():
+        s["late_percent"] = round(Decimal(s["late"]) * 100 / s["orders"], 1) if s["orders"] else ZERO
+        s["average_delay"] = round(Decimal(s["delay_days"]) / s["late"], 1) if s["late"] else ZERO
+    return sorted(stats.values(), key=lambda s: (-s["late_percent"], s["partner_id"]))
