@@ -5,6 +5,10 @@ urlpatterns = [
     path("api/v1/", include("torg.api.urls")),
     path("catalogs/", include("torg.catalogs.urls")),
     path("stock/", include("torg.stock.urls")),
+    path("sales/", include("torg.sales.urls")),
+    path("shipping/", include("torg.sales.urls_shipping")),
+    path("payments/", include("torg.payments.urls")),
+    path("print/", include("torg.printing.urls")),
     path("reports/", include("torg.reports.urls")),
     path("", include("torg.web.urls")),
 ]

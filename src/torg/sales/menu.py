@@ -1,0 +1,5 @@
+"""The "Sales" menu section (agreements, quotes, orders, approvals). Registered by SalesConfig.ready()."""
+
+
+def register() -> None:
+    pass
