@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
 from django.contrib.auth.models import Group, User
 from django.db import transaction
@@ -128,6 +129,11 @@ class DemoSummary:
         ]
 
 
+# Areas built on the catalogs add their part of the demo company (sales, payments…) here from their
+# AppConfig.ready(); each is called with the loader, inside the same transaction, after the stock documents.
+DEMO_EXTENSIONS: list[Callable[[Any], None]] = []
+
+
 def demo_is_loaded() -> bool:
     return Organization.objects.exists()
 
@@ -208,6 +214,10 @@ class _Loader:
         t1 = time.monotonic()
         self.create_documents()
         self.progress(f"stock documents: {time.monotonic() - t1:.1f} s")
+        for extension in DEMO_EXTENSIONS:
+            t2 = time.monotonic()
+            extension(self)
+            self.progress(f"{getattr(extension, 'demo_label', extension.__name__)}: {time.monotonic() - t2:.1f} s")
         return self.summary
 
     def create_users(self) -> None:

@@ -8,7 +8,11 @@ class SalesConfig(AppConfig):
     verbose_name = _("Sales")
 
     def ready(self) -> None:
+        from torg.catalogs.demo import DEMO_EXTENSIONS
         from torg.sales import menu, menu_shipping
+        from torg.sales.demo import add_sales
 
         menu.register()
         menu_shipping.register()
+        if add_sales not in DEMO_EXTENSIONS:
+            DEMO_EXTENSIONS.append(add_sales)
