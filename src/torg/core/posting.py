@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -120,7 +120,20 @@ def write_movements(
     if shortfalls:
         _describe(shortfalls, ct, document.pk)
         raise ShortageError(shortfalls)
+    for register, keys in changed.items():
+        for listener in _LISTENERS.get(register.label, ()):
+            listener(document, keys)
     return changed
+
+
+# Areas that must react when a register they do not own changes (sales reserves goods that arrive for
+# orders waiting for them) listen here; a listener runs inside the posting transaction with the changed keys.
+_LISTENERS: dict[str, list[Callable[[models.Model, set[str]], None]]] = defaultdict(list)
+
+
+def on_register_written(register: Register, listener: Callable[[models.Model, set[str]], None]) -> None:
+    if listener not in _LISTENERS[register.label]:
+        _LISTENERS[register.label].append(listener)
 
 
 def _stored(register: Register, ct: ContentType, doc_id: int) -> list[Movement]:

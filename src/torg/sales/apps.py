@@ -9,9 +9,10 @@ class SalesConfig(AppConfig):
 
     def ready(self) -> None:
         from torg.catalogs.demo import DEMO_EXTENSIONS
-        from torg.sales import menu, menu_shipping
+        from torg.sales import arrivals, menu, menu_shipping
         from torg.sales.demo import add_sales
 
+        arrivals.connect()
         menu.register()
         menu_shipping.register()
         if add_sales not in DEMO_EXTENSIONS:

@@ -433,6 +433,8 @@ class SalesOrderLine(DocumentLine):
 
     class Meta(DocumentLine.Meta):
         verbose_name = _("sales order line")
+        # Lines waiting for goods are looked up by item on every stock receipt (reserve as goods arrive).
+        indexes = [models.Index(fields=["securing", "item"], name="sales_orderline_securing_item")]
 
     def compute(self) -> None:
         compute_sale_line(self, self.document.prices_include_vat if self.document_id else True)

@@ -484,17 +484,20 @@ def _prepare_order(order: SalesOrder, lines: Sequence[SalesOrderLine],
 
 
 def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Sequence[OrderPaymentStage] | None = None,
-               user: Any = None, expected_version: int | None = None, post: bool = False) -> SalesOrder:
+               user: Any = None, expected_version: int | None = None, post: bool = False,
+               review_deviations: bool = True) -> SalesOrder:
     """Create or change an order with its lines and payment stages (from the agreement's schedule when not given).
 
     An order beyond "not agreed" that departs from its agreement goes back to approval unless the user may
-    deviate; reserving and releasing respect the payment terms (DESIGN.md). Re-posts a posted order."""
+    deviate; reserving and releasing respect the payment terms (DESIGN.md). Re-posts a posted order.
+    `review_deviations=False` is for the system's own changes that touch no commercial term (reserving arrived
+    goods): they do not send an agreed order back to approval."""
     if order.manager_id is None and getattr(user, "pk", None):
         order.manager = user
     stages = _prepare_order(order, lines, stages)
     validate_order(order, lines, stages)
     with transaction.atomic():
-        if order.status != OrderStatus.NOT_AGREED:
+        if order.status != OrderStatus.NOT_AGREED and review_deviations:
             deviations = agreement_deviations(order, lines, stages)
             if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(order, deviations):
                 _send_to_approval(order, deviations, user, requested=order.status)
