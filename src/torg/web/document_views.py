@@ -140,6 +140,13 @@ class DocumentConfig:
     print_template: str | None = None
     print_context: Callable[[Any], dict[str, Any]] | None = None
     title: Label | None = None
+    # a page of its own: a template extending "web/document/form.html" (it fills the blocks doc_toolbar,
+    # doc_before_form, doc_form_extra, doc_footer_buttons, doc_after_form), and what else it shows
+    form_template: str = "web/document/form.html"
+    extra_context: Callable[[HttpRequest, DocumentPage], dict[str, Any]] | None = None
+    line_form: type[forms.ModelForm] | None = None  # base form of a line (a DocumentLineForm subclass)
+    hidden_line_fields: tuple[str, ...] = ()  # line fields kept in hidden inputs (a line's stable code)
+    item_search_params: tuple[str, ...] = ()  # header fields sent along with the item search (agreement)
 
     @property
     def postable(self) -> bool:
@@ -201,8 +208,10 @@ def line_form_class(config: DocumentConfig) -> type[forms.ModelForm]:
 
 
 def _build_line_form(config: DocumentConfig) -> type[forms.ModelForm]:
-    fields = [config.item_field, *config.edit_line_fields()]
+    fields = [config.item_field, *config.edit_line_fields(), *config.hidden_line_fields]
     widgets: dict[str, forms.Widget] = {config.item_field: forms.HiddenInput(attrs={"data-role": "item-id"})}
+    for name in config.hidden_line_fields:
+        widgets[name] = forms.HiddenInput(attrs={"data-role": name})
     for name in config.edit_line_fields():
         f = config.line_model._meta.get_field(name)
         role = next((c.js_role for c in config.line_columns if c.name == name), name)
@@ -211,7 +220,8 @@ def _build_line_form(config: DocumentConfig) -> type[forms.ModelForm]:
                                                      "class": "text-end", "inputmode": "decimal"})
         elif f.choices:
             widgets[name] = forms.Select(attrs={"data-role": role})
-    form = forms.modelform_factory(config.line_model, form=DocumentLineForm, fields=fields, widgets=widgets)
+    form = forms.modelform_factory(config.line_model, form=config.line_form or DocumentLineForm, fields=fields,
+                                   widgets=widgets)
     form.base_fields[config.item_field].queryset = Item.objects.all()  # type: ignore[attr-defined]
     form.base_fields[config.item_field].error_messages["required"] = gettext_lazy(  # type: ignore[index]
         "Choose an item: type a part of its name or article and pick it from the list.")
@@ -219,6 +229,8 @@ def _build_line_form(config: DocumentConfig) -> type[forms.ModelForm]:
         "This item does not exist any more: choose another one.")
     for name in config.edit_line_fields():
         form.base_fields[name].label = ""
+    for name in config.hidden_line_fields:
+        form.base_fields[name].required = False  # a new line has none yet: the save service gives it
     return form
 
 
@@ -259,6 +271,7 @@ class DocumentPage:
     error: str = ""
     error_code: str = ""
     status: int = 200
+    extra: dict[str, Any] = field(default_factory=dict)  # a page's own forms (an order's payment stages)
 
 
 def _line_form(config: DocumentConfig, index: int, data: Any = None, instance: Any = None) -> forms.ModelForm:
@@ -564,8 +577,11 @@ def render_document(request: HttpRequest, page: DocumentPage) -> HttpResponse:
         "movements": tables,
         "movement_count": sum(len(t.rows) for t in tables),
         "history": history_rows(doc) if doc.pk else [],
+        "item_search_params": " ".join(config.item_search_params),
     }
-    return render(request, "web/document/form.html", context, status=page.status)
+    if config.extra_context:
+        context.update(config.extra_context(request, page))
+    return render(request, config.form_template, context, status=page.status)
 
 
 def _fresh_page(config: DocumentConfig, doc: Document, error: str = "", code: str = "",
@@ -615,7 +631,7 @@ def save_and_post(config: DocumentConfig, document: Document, lines: list[Any], 
 
 
 def _save(request: HttpRequest, config: DocumentConfig, doc: Document) -> HttpResponse:
-    and_post = request.POST.get("action") == "save_post"
+    and_post = request.POST.get("action") == "save_post" and config.postable
     if and_post:
         check(request, config.post_cap)
     if doc.pk and config.locked and config.locked(doc):

@@ -31,8 +31,11 @@
   }
 
   function recalcRow(row) {
-    var q = role(row, "quantity"), p = role(row, "price"), a = role(row, "amount");
-    if (a && q && p && a.readOnly) { a.value = round(num(q) * num(p), 2).toFixed(2); }
+    var q = role(row, "quantity"), p = role(row, "price"), a = role(row, "amount"), d = role(row, "discount");
+    if (a && q && p && a.readOnly) {
+      var gross = round(num(q) * num(p), 2);
+      a.value = (gross - (d ? round(gross * num(d) / 100, 2) : 0)).toFixed(2);
+    }
     var rate = role(row, "vat_rate"), vat = role(row, "vat_amount");
     if (vat && rate && a) {
       var r = Math.max(parseInt(rate.value, 10) || 0, 0), amount = num(a);
@@ -76,7 +79,12 @@
   function search(text) {
     if (!cfg.itemSearchUrl || !options) { return; }
     var ticket = ++latest;  // answers may arrive out of order: keep only the newest
-    fetch(cfg.itemSearchUrl + "?q=" + encodeURIComponent(text), {headers: {"X-Requested-With": "fetch"}})
+    var query = "?q=" + encodeURIComponent(text);
+    (cfg.searchParams || []).forEach(function (name) {  // header fields the answer depends on (an agreement)
+      var el = form.querySelector('[name="' + name + '"]');
+      if (el && el.value) { query += "&" + name + "=" + encodeURIComponent(el.value); }
+    });
+    fetch(cfg.itemSearchUrl + query, {headers: {"X-Requested-With": "fetch"}})
       .then(function (r) { return r.ok ? r.json() : {items: []}; })
       .then(function (data) {
         if (ticket !== latest) { return; }
@@ -99,6 +107,9 @@
       input.classList.remove("is-invalid");
       var rate = role(row, "vat_rate");
       if (rate && item.vat_rate !== undefined && item.vat_rate !== null) { rate.value = String(item.vat_rate); }
+      var price = role(row, "price"), discount = role(row, "discount");
+      if (price && item.price !== undefined && item.price !== null && !num(price)) { price.value = item.price; }
+      if (discount && item.discount && !num(discount)) { discount.value = item.discount; }
       recalcRow(row);
       recalcTotals();
     } else if (!input.value) {
@@ -129,6 +140,7 @@
     dirty = true;
     if (t.classList.contains("js-item-search")) { pick(t); return; }
     if (t.name === "prices_include_vat") { tbody.querySelectorAll("tr.torg-line").forEach(recalcRow); }
+    if ((cfg.searchParams || []).indexOf(t.name) >= 0) { known = {}; if (options) { options.innerHTML = ""; } }
     var row = t.closest("tr.torg-line");
     if (row) { recalcRow(row); }
     recalcTotals();
