@@ -147,6 +147,11 @@ class DocumentConfig:
     line_form: type[forms.ModelForm] | None = None  # base form of a line (a DocumentLineForm subclass)
     hidden_line_fields: tuple[str, ...] = ()  # line fields kept in hidden inputs (a line's stable code)
     item_search_params: tuple[str, ...] = ()  # header fields sent along with the item search (agreement)
+    # a page's own forms beside the header and lines (an order's payment stages): `extra_forms(request, page)`
+    # binds them from the POST into `page.extra` and returns more keyword arguments for `save`, or None when
+    # they are invalid. Errors a service names under a key of `page.extra` ("stages.2.percent") go to
+    # `page.extra_errors` for those forms to show.
+    extra_forms: Callable[[HttpRequest, DocumentPage], dict[str, Any] | None] | None = None
 
     @property
     def postable(self) -> bool:
@@ -272,6 +277,7 @@ class DocumentPage:
     error_code: str = ""
     status: int = 200
     extra: dict[str, Any] = field(default_factory=dict)  # a page's own forms (an order's payment stages)
+    extra_errors: dict[str, list[str]] = field(default_factory=dict)
 
 
 def _line_form(config: DocumentConfig, index: int, data: Any = None, instance: Any = None) -> forms.ModelForm:
@@ -609,6 +615,8 @@ def _apply_core_error(page: DocumentPage, exc: CoreError) -> None:
                 continue
         if name in page.header.fields:
             page.header.add_error(name, msgs)
+        elif name.split(".")[0] in page.extra:
+            page.extra_errors.setdefault(name, []).extend(msgs)
         elif name != "__all__":
             label = _field_label(page.config.model, name)
             page.header.add_error(None, [f"{label}: {m}" for m in msgs])
@@ -624,10 +632,10 @@ def _field_label(model: type[models.Model], name: str) -> str:
 
 @transaction.atomic
 def save_and_post(config: DocumentConfig, document: Document, lines: list[Any], *, user: Any,
-                  expected_version: int | None) -> Document:
+                  expected_version: int | None, **extra: Any) -> Document:
     """Save the document and post it in one transaction: a refused posting also discards the save."""
     assert config.post is not None
-    return config.save(document, lines, user=user, expected_version=expected_version, post=True)
+    return config.save(document, lines, user=user, expected_version=expected_version, post=True, **extra)
 
 
 def _save(request: HttpRequest, config: DocumentConfig, doc: Document) -> HttpResponse:
@@ -644,6 +652,11 @@ def _save(request: HttpRequest, config: DocumentConfig, doc: Document) -> HttpRe
     valid = header.is_valid() & version.is_valid()
     for _i, form in line_forms:
         valid = form.is_valid() and valid
+    extra: dict[str, Any] = {}
+    if config.extra_forms:
+        read = config.extra_forms(request, page)
+        valid = valid and read is not None
+        extra = read or {}
     if not valid:
         page.error = _("Please correct the errors below.")
         page.error_code = ErrorCode.INVALID
@@ -655,9 +668,9 @@ def _save(request: HttpRequest, config: DocumentConfig, doc: Document) -> HttpRe
     saved_state = (doc.pk, doc.number, doc.version, doc.posted, doc.author_id)  # type: ignore[attr-defined]
     try:
         if and_post:
-            save_and_post(config, header.instance, lines, user=request.user, expected_version=expected)
+            save_and_post(config, header.instance, lines, user=request.user, expected_version=expected, **extra)
         else:
-            config.save(header.instance, lines, user=request.user, expected_version=expected)
+            config.save(header.instance, lines, user=request.user, expected_version=expected, **extra)
     except CoreError as exc:
         # The transaction rolled back: give the in-memory document its previous identity back.
         doc.pk, doc.number, doc.version, doc.posted, doc.author_id = saved_state  # type: ignore[attr-defined]
