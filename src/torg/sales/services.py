@@ -595,6 +595,22 @@ def release_to_ship(order: SalesOrder, *, user: Any = None) -> SalesOrder:
     return set_order_status(order, OrderStatus.TO_SHIP, user=user)
 
 
+def post_order(order: SalesOrder, *, user: Any = None) -> SalesOrder:
+    """Post (or re-post) a saved order as it is, with its lines and payment stages."""
+    return save_order(order, _lines_of(order), stages=list(order.stages.all()), user=user, post=True)
+
+
+def unpost_order(order: SalesOrder, *, user: Any = None) -> SalesOrder:
+    """Remove an order's movements (refused while posted documents are based on it); its state becomes
+    "not posted" (the engine calls the order's hook before the posted flag is cleared, so refresh after it)."""
+    from torg.sales.states import refresh_order_states
+
+    with transaction.atomic():
+        unpost_document(order, user=user)
+        refresh_order_states([order.pk])
+    return order
+
+
 def approval_inbox(user: Any) -> list[OrderApproval]:
     if not has_capability(user, Cap.SALES_APPROVE):
         return []
