@@ -14,7 +14,7 @@ from django.utils import translation
 from ninja import NinjaAPI, Router
 from ninja.parser import Parser
 
-from torg.api import catalogs, stock
+from torg.api import catalogs, payments, sales, stock
 from torg.api.docs import LocalSwagger
 from torg.api.errors import MalformedBody, install_handlers
 
@@ -33,6 +33,8 @@ class JsonParser(Parser):
 ROUTERS: list[tuple[str, Callable[[], Router]]] = [
     ("/catalogs/", catalogs.build_router),
     ("/", stock.build_router),
+    ("/", sales.build_router),
+    ("/", payments.build_router),
 ]
 
 

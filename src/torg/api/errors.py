@@ -36,10 +36,14 @@ class ApiCode:
     INTERNAL = "internal_error"  # a bug: never expected
 
 
-# Refusals caused by the state of the data rather than by the request itself.
+# Refusals caused by the state of the data rather than by the request itself. Besides the engine's codes: the
+# sales area's (`torg.sales.services`: payment terms not met, credit limit or overdue debt, shipping more than
+# ordered) and a reused idempotency key (`torg.api.idempotency`). The sales `agreement` code stays 422: it names
+# the field to correct.
 CONFLICT_CODES = frozenset({
     ErrorCode.SHORTAGE, ErrorCode.CONCURRENT_EDIT, ErrorCode.PERIOD_LOCKED, ErrorCode.HAS_DEPENDENTS,
     ErrorCode.DELETION_MARKED, ErrorCode.NOT_POSTED, ErrorCode.ALREADY_POSTED,
+    "payment_terms", "credit_limit", "beyond_order", "idempotency_key_reused",
 })
 
 
@@ -186,6 +190,8 @@ def install_handlers(api: NinjaAPI) -> None:
             ]
         elif exc.extra.get("dependents"):
             details = [{"document": d} for d in exc.extra["dependents"]]
+        elif exc.extra.get("problems"):  # shipping beyond orders: one sentence per order line
+            details = [{"problem": str(p)} for p in exc.extra["problems"]]
         return respond(request, status_for(exc.code), error_body(exc.code, exc.message, exc.fields, details))
 
     def on_ninja_validation(request: HttpRequest, exc: NinjaValidationError) -> HttpResponse:
