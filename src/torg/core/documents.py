@@ -752,7 +752,9 @@ def base_documents(document: models.Model) -> list[models.Model]:
 
 
 def describe_recorders(pairs: list[tuple[int, int]]) -> list[str]:
-    return [str(obj) for obj in _load(pairs)]
+    """Labels of documents given as (content type id, id), in the order given ("" for one that is gone)."""
+    labels = {(ContentType.objects.get_for_model(obj).pk, obj.pk): str(obj) for obj in _load(pairs)}
+    return [labels.get((ct_id, obj_id), "") for ct_id, obj_id in pairs]
 
 
 def document_movements(document: Document) -> list[tuple[Register, list[models.Model]]]:
