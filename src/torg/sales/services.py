@@ -79,6 +79,11 @@ def _fmt(value: Decimal) -> str:
     return number_format(value, 2, use_l10n=True, force_grouping=True)
 
 
+def _plain(value: Decimal) -> str:
+    """A quantity or percent without trailing zeros and never in exponent form (30, not 3E+1)."""
+    return format(Decimal(value).normalize(), "f")
+
+
 def _invalid(errors: dict[str, list[str]]) -> CoreError:
     return CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
 
@@ -100,7 +105,7 @@ def validate_stages(stages: Sequence[Any], field: str = "stages") -> dict[str, l
             total += Decimal(stage.percent)
     if total != HUNDRED and not errors:
         errors.setdefault(field, []).append(
-            _("The stages add up to %(total)s%%; they must add up to 100%%.") % {"total": total.normalize()})
+            _("The stages add up to %(total)s%%; they must add up to 100%%.") % {"total": _plain(total)})
     return errors
 
 
@@ -368,8 +373,8 @@ def agreement_deviations(order: SalesOrder, lines: Sequence[SalesOrderLine],
         if line.discount_percent > max_discount:
             result.append(Deviation("discount", "pricing", n, _(
                 "Line %(n)s, “%(item)s”: discount %(d)s%% is above the allowed %(max)s%%") % {
-                "n": n, "item": names.get(line.item_id, ""), "d": line.discount_percent.normalize(),
-                "max": max_discount.normalize()}))
+                "n": n, "item": names.get(line.item_id, ""), "d": _plain(line.discount_percent),
+                "max": _plain(max_discount)}))
         if line.warehouse_id and agreement.warehouse_id and line.warehouse_id != agreement.warehouse_id:
             result.append(Deviation("warehouse", "logistic", n, _(
                 "Line %(n)s ships from another warehouse than the agreement's") % {"n": n}))
@@ -897,8 +902,8 @@ def _check_over_shipment(shipment: Shipment, lines: Sequence[ShipmentLine]) -> N
             continue
         if shipped[key] + quantity > line.quantity:
             problems.append(_("%(order)s, line %(line)s: ordered %(ordered)s, shipped %(shipped)s, asked %(asked)s")
-                            % {"order": names[key[0]], "line": line.line_no, "ordered": line.quantity.normalize(),
-                               "shipped": shipped[key].normalize(), "asked": quantity.normalize()})
+                            % {"order": names[key[0]], "line": line.line_no, "ordered": _plain(line.quantity),
+                               "shipped": _plain(shipped[key]), "asked": _plain(quantity)})
     if problems:
         raise CoreError(BEYOND_ORDER, _("Shipping more than ordered: %(list)s.") % {"list": "; ".join(problems)},
                         problems=problems)
