@@ -124,8 +124,8 @@ def _type_messages() -> dict[str, str]:
 
 
 def field_name(loc: Iterable[Any]) -> str:
-    """("body", "payload", "lines", 0, "quantity") → "lines.1.quantity" (lines are numbered from 1,
-    like the services number them)."""
+    """("body", "payload", "lines", 0, "quantity") → "lines.1.quantity" (lines, payment stages — every entry
+    of a list — are numbered from 1, like the services number them)."""
     parts = list(loc)
     if parts and parts[0] in {"body", "query", "path", "header", "cookie", "form"}:
         source = parts.pop(0)
@@ -133,7 +133,7 @@ def field_name(loc: Iterable[Any]) -> str:
             parts.pop(0)  # the name of the body parameter
     names: list[str] = []
     for i, part in enumerate(parts):
-        if isinstance(part, int) and i > 0 and parts[i - 1] == "lines":
+        if isinstance(part, int) and i > 0:
             names.append(str(part + 1))
         else:
             names.append(str(part))

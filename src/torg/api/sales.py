@@ -49,6 +49,7 @@ from torg.api.schemas import (
 )
 from torg.catalogs.models import Item, Partner
 from torg.core.errors import CoreError, ErrorCode
+from torg.core.money import round_quantity
 from torg.core.permissions import Cap, has_capability
 from torg.sales import services
 from torg.sales.models import (
@@ -381,7 +382,8 @@ def order_detail(pk: int) -> dict[str, Any]:
     deviations = services.agreement_deviations(order, lines, stages) if order.agreement_id else []
     return {
         **order_summary(order),
-        "lines": [{**values_of(ln, ORDER_LINE_OUT), "shipped": shipped.get(ln.code, Decimal(0))} for ln in lines],
+        "lines": [{**values_of(ln, ORDER_LINE_OUT), "shipped": round_quantity(shipped.get(ln.code, 0))}
+                  for ln in lines],
         "stages": [values_of(s, ORDER_STAGE_OUT) for s in stages],
         "deviations": [d.as_dict() for d in deviations],
         "approvals": [approval_out(a) for a in order.approvals.all()],
