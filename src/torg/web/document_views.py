@@ -599,6 +599,12 @@ def _fresh_page(config: DocumentConfig, doc: Document, error: str = "", code: st
     )
 
 
+def document_page(config: DocumentConfig, doc: Document, error: str = "", code: str = "",
+                  status: int = 200) -> DocumentPage:
+    """The page of a document as it is stored, with an error to show (for a page's own operations)."""
+    return _fresh_page(config, doc, error, code, status)
+
+
 def _apply_core_error(page: DocumentPage, exc: CoreError) -> None:
     """Put field errors at their fields and lines; everything else becomes the alert at the top."""
     page.error = exc.message
