@@ -83,7 +83,7 @@ def shipment_movements(shipment: Shipment) -> Iterable[Movement]:
                                        quantity=ln.quantity)
                 yield Stock.receipt(when, line_no=no, warehouse=warehouse_id, item=ln.item_id, quantity=ZERO,
                                     free=ln.quantity)
-        if ln.order_id:
+        if ln.order_id and ln.order_line_code:  # a line beyond the order (code 0) takes nothing from its backlog
             ordered_amount = order_line.amount if order_line is not None else ZERO
             ordered_quantity = order_line.quantity if order_line is not None else ln.quantity
             yield OrderBacklog.expense(
