@@ -310,7 +310,15 @@ class QuoteLine(DocumentLine):
         verbose_name = _("quote line")
 
     def compute(self) -> None:
-        compute_sale_line(self, self.document.prices_include_vat if self.document_id else True)
+        compute_sale_line(self, document_prices_include_vat(self))
+
+
+def document_prices_include_vat(line: Any) -> bool:
+    """Whether the prices of the line's document include VAT, also while the document is new: the services set
+    `line.document` before the document is saved, when it has no id yet."""
+    if type(line).document.is_cached(line) or line.document_id:
+        return bool(line.document.prices_include_vat)
+    return True
 
 
 def compute_sale_line(line: Any, prices_include_vat: bool) -> None:
@@ -437,7 +445,7 @@ class SalesOrderLine(DocumentLine):
         indexes = [models.Index(fields=["securing", "item"], name="sales_orderline_securing_item")]
 
     def compute(self) -> None:
-        compute_sale_line(self, self.document.prices_include_vat if self.document_id else True)
+        compute_sale_line(self, document_prices_include_vat(self))
 
 
 class OrderPaymentStage(models.Model):
@@ -583,7 +591,7 @@ class ShipmentLine(DocumentLine):
         indexes = [models.Index(fields=["order"])]
 
     def compute(self) -> None:
-        compute_sale_line(self, self.document.prices_include_vat if self.document_id else True)
+        compute_sale_line(self, document_prices_include_vat(self))
 
 
 # ============================================================ advance offset
