@@ -23,7 +23,7 @@ from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMeth
 from torg.payments.services import register_payment
 from torg.printing import sales as forms
 from torg.sales import services
-from torg.sales.models import Quote, QuoteLine, SalesOrder, SalesOrderLine, Shipment
+from torg.sales.models import Quote, QuoteLine, SalesOrder, SalesOrderLine, Shipment, ShipmentLine
 from torg.sales.tests.conftest import (  # noqa: F401  (fixtures)
     agreement,
     bank_account,
@@ -245,6 +245,36 @@ def test_order_invoice_leaves_out_cancelled_lines(accountant_client: Client, ord
     text = pdf_text(accountant_client.get(reverse("printing:order_invoice", args=[order.pk])).content)
     assert "Bread" not in text
     assert "Всего к оплате: 950,00" in text and "Девятьсот пятьдесят рублей 00 копеек" in text
+
+
+def test_order_invoice_with_vat_on_top(accountant_client: Client, company: Organization, client_partner: Partner,  # noqa: F811
+                                       agreement: Any, prices: Any, warehouse: Any, milk: Any, bread: Any,  # noqa: F811
+                                       manager: User) -> None:  # noqa: F811
+    order = SalesOrder(organization=company, partner=client_partner, agreement=agreement, warehouse=warehouse,
+                       date=moment("2026-03-12", 10), prices_include_vat=False)
+    services.save_order(order, [SalesOrderLine(item=milk, quantity=D(10), discount_percent=D(5)),
+                                SalesOrderLine(item=bread, quantity=D(20))], user=manager, post=True)
+    text = pdf_text(accountant_client.get(reverse("printing:order_invoice", args=[order.pk])).content)
+    # 950.00 + 1 000.00 without VAT; 22 % on top: 209.00 + 220.00
+    assert "Итого: 1 950,00" in text and "НДС (22%): 429,00" in text and "В том числе" not in text
+    assert "Всего к оплате: 2 379,00" in text
+    assert "Две тысячи триста семьдесят девять рублей 00 копеек" in text
+    assert "Produkty na Lesnoy" in text  # no counterparty on the order: the partner's name
+
+
+def test_shipment_of_an_organization_without_vat(accountant_client: Client, other_organization: Organization,
+                                                 client_partner: Partner, warehouse: Any, milk: Any,  # noqa: F811
+                                                 stocked: Any, role_user: Any) -> None:  # noqa: F811
+    shipment = Shipment(organization=other_organization, partner=client_partner, warehouse=warehouse,
+                        date=moment("2026-03-12", 10), due_date=moment("2026-03-22").date())
+    services.save_shipment(shipment, [ShipmentLine(item=milk, quantity=D(2), price=D("120.00"), vat_rate=-1)],
+                           user=role_user(Role.SALES_DIRECTOR, "director"), post=True)
+    text = pdf_text(accountant_client.get(reverse("printing:shipment_form", args=[shipment.pk, "upd"])).content)
+    assert "Статус: 2" in pdf_text(accountant_client.get(
+        reverse("printing:shipment_form", args=[shipment.pk, "upd"])).content, layout=False)
+    assert "ИП Северов" in text and "500100732259" in text
+    assert "без НДС" in text and "240,00" in text
+    assert "Двести сорок рублей 00 копеек" in text
 
 
 # ------------------------------------------------------------------------------ quote
