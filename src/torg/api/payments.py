@@ -39,6 +39,7 @@ from torg.api.sales import (
 )
 from torg.api.schemas import InputSchema, assign, input_schema, output_schema, page_schema, values_of
 from torg.catalogs.models import Organization, Partner
+from torg.core.money import round_money
 from torg.core.permissions import Cap
 from torg.payments import services
 from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
@@ -113,8 +114,9 @@ class PreviewOut(Schema):
 
 
 def payment_summary(payment: IncomingPayment) -> dict[str, Any]:
-    allocated = payment.allocated
-    return {**values_of(payment, PAYMENT_OUT), "allocated": allocated, "advance": payment.amount - allocated}
+    allocated = round_money(payment.allocated)
+    return {**values_of(payment, PAYMENT_OUT), "allocated": allocated,
+            "advance": round_money(payment.amount - allocated)}
 
 
 def payment_detail(payment: IncomingPayment) -> dict[str, Any]:
@@ -208,12 +210,14 @@ def settlements_out(partner_id: int, organization: int | None) -> dict[str, Any]
             prepaid += r.our_debt
             overdue += r.overdue
             row_prepaid = r.our_debt
+        money = round_money
         out.append({"kind": kind, "organization": r.organization_id, "order": r.order_id, "shipment": r.shipment_id,
-                    "title": title, "shipped": r.shipped, "paid": r.paid, "debt": r.debt, "prepaid": row_prepaid,
-                    "due_date": r.due_date, "days_overdue": r.days_overdue, "overdue": r.overdue,
-                    "planned": dict(r.planned)})
-    return {"partner": partner_id, "organization": organization, "debt": debt, "prepaid": prepaid,
-            "advance": advance, "overdue": overdue, "balance": debt - prepaid - advance, "rows": out}
+                    "title": title, "shipped": money(r.shipped), "paid": money(r.paid), "debt": money(r.debt),
+                    "prepaid": money(row_prepaid), "due_date": r.due_date, "days_overdue": r.days_overdue,
+                    "overdue": money(r.overdue), "planned": {k: money(v) for k, v in r.planned.items()}})
+    return {"partner": partner_id, "organization": organization, "debt": round_money(debt),
+            "prepaid": round_money(prepaid), "advance": round_money(advance), "overdue": round_money(overdue),
+            "balance": round_money(debt - prepaid - advance), "rows": out}
 
 
 # ================================================================ the router
@@ -285,10 +289,11 @@ def build_router() -> Router:
         lines, rest = services.suggest_allocation(payload.organization, payload.partner, payload.amount,
                                                   orders=payload.orders)
         items = services.open_items(payload.organization, payload.partner)
-        return {"lines": [{"order": ln.order_id, "shipment": ln.shipment_id, "amount": ln.amount} for ln in lines],
-                "advance": rest,
+        return {"lines": [{"order": ln.order_id, "shipment": ln.shipment_id, "amount": round_money(ln.amount)}
+                          for ln in lines],
+                "advance": round_money(rest),
                 "open_items": [{"order": i.order_id, "shipment": i.shipment_id, "title": i.label, "due": i.due,
-                                "remaining": i.remaining} for i in items]}
+                                "remaining": round_money(i.remaining)} for i in items]}
 
     @router.get("/payments/{int:pk}", response={200: PaymentOut, **ERROR_RESPONSES}, tags=tags,
                 operation_id="payments_get", summary="Get a payment with its allocation", **view)

@@ -341,7 +341,7 @@ def state_out(order: SalesOrder) -> dict[str, Any]:
     except OrderState.DoesNotExist:
         state = None
     if state is None:
-        zero = Decimal(0)
+        zero = Decimal("0.00")
         return {"code": "not_posted", "label": str(OrderStateCode.NOT_POSTED.label), "paid_amount": zero,
                 "paid_percent": zero, "shipped_amount": zero, "shipped_percent": zero, "debt": zero,
                 "expected_by": None, "overdue": False, "issue_difference": False}
@@ -459,7 +459,8 @@ def backlog_out(row: services.BacklogRow) -> dict[str, Any]:
     return {"order": row.order_id, "order_title": row.order, "organization": row.organization_id,
             "partner": row.partner_id, "partner_name": row.partner, "line_code": row.line_code, "item": row.item_id,
             "item_name": row.item, "warehouse": row.warehouse_id, "warehouse_name": row.warehouse,
-            "quantity": row.quantity, "ship_by": row.ship_by, "awaiting_prepayment": row.awaiting_prepayment}
+            "quantity": round_quantity(row.quantity), "ship_by": row.ship_by,
+            "awaiting_prepayment": row.awaiting_prepayment}
 
 
 # ================================================================ shipments
