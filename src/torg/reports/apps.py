@@ -13,4 +13,9 @@ class ReportsConfig(AppConfig):
 
         register_section(Section(_("Reports"), (
             Entry(_("Stock report"), "reports:stock", Cap.REPORTS_STOCK),
+            Entry(_("Sales report"), "reports:sales", Cap.REPORTS_SALES),
+            Entry(_("Receivables"), "reports:receivables", Cap.REPORTS_SETTLEMENTS),
+            Entry(_("Client settlement card"), "reports:settlement_card", Cap.REPORTS_SETTLEMENTS),
+            Entry(_("Reconciliation statement"), "reports:reconciliation", Cap.REPORTS_SETTLEMENTS),
+            Entry(_("Payment discipline"), "reports:payment_discipline", Cap.REPORTS_SETTLEMENTS),
         )))

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from torg.core.money import round_money
@@ -91,10 +91,19 @@ def _credit_due(orders: dict[int, Any], order_ids: Sequence[int]) -> dict[int, d
     return result
 
 
+# Orders whose payment stages may still wait for money: agreed, not closed, not yet shipped and paid in full.
+PLANNED_STATES = ("awaiting_advance", "ready_to_secure", "awaiting_prepayment", "awaiting_supply", "ready_to_ship",
+                  "shipping", "awaiting_payment")
+
+
 def receivables(*, organization: int | None = None, partner: int | None = None,
-                today: dt.date | None = None, include_settled: bool = False) -> list[ReceivableRow]:
+                today: dt.date | None = None, include_settled: bool = False,
+                with_planned: bool = False) -> list[ReceivableRow]:
     """Debts and prepayments per settlement object (order or shipment without order) and the unallocated
-    advances, with due dates. Kept totals only: constant work per object, whatever the history."""
+    advances, with due dates. Kept totals only: constant work per object, whatever the history.
+
+    `with_planned` also gives the open orders (states in PLANNED_STATES) whose stages are not paid in full, even
+    with nothing shipped or paid yet (an order awaiting its advance), so that their planned payments show."""
     from torg.sales.models import ClientAdvancesTotal, ClientSettlementsTotal, SalesOrder, Shipment
 
     today = today or timezone.localdate()
@@ -103,10 +112,26 @@ def receivables(*, organization: int | None = None, partner: int | None = None,
         q &= Q(organization_id=organization)
     if partner:
         q &= Q(partner_id=partner)
-    totals = list(ClientSettlementsTotal.objects.filter(q).values(
-        "organization_id", "partner_id", "order_id", "shipment_id", "shipped", "paid"))
+    open_orders: set[int] = set()
+    if with_planned:
+        open_orders = set(SalesOrder.objects.filter(q, posted=True, state__state__in=PLANNED_STATES)
+                          .values_list("pk", flat=True))
+    totals_qs = ClientSettlementsTotal.objects.filter(q)
     if not include_settled:
-        totals = [t for t in totals if round_money(t["shipped"]) != round_money(t["paid"])]
+        # Settled objects (most of the history) stay in the database; those of open orders are still wanted
+        # for their planned payments.
+        totals_qs = totals_qs.filter(~Q(shipped=F("paid")) | Q(order_id__in=sorted(open_orders)))
+    totals = list(totals_qs.values("organization_id", "partner_id", "order_id", "shipment_id", "shipped", "paid"))
+    if not include_settled:
+        totals = [t for t in totals
+                  if round_money(t["shipped"]) != round_money(t["paid"]) or t["order_id"] in open_orders]
+    with_keys = {t["order_id"] for t in totals if t["order_id"]}
+    if open_orders - with_keys:
+        # Open orders nothing was shipped or paid on yet: no settlement key, only their plan.
+        for o in (SalesOrder.objects.filter(pk__in=sorted(open_orders - with_keys))
+                  .values("pk", "organization_id", "partner_id")):
+            totals.append({"organization_id": o["organization_id"], "partner_id": o["partner_id"],
+                           "order_id": o["pk"], "shipment_id": None, "shipped": ZERO, "paid": ZERO})
     order_ids = sorted({t["order_id"] for t in totals if t["order_id"]})
     shipment_ids = sorted({t["shipment_id"] for t in totals if t["shipment_id"]})
     orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids).prefetch_related("stages")}
@@ -128,6 +153,9 @@ def receivables(*, organization: int | None = None, partner: int | None = None,
                     unpaid -= covered
                     if stage.amount - covered > 0:
                         row.planned[stage.kind] = row.planned.get(stage.kind, ZERO) + stage.amount - covered
+            if (not include_settled and t["order_id"] in open_orders and not row.debt and not row.our_debt
+                    and not row.planned):
+                continue  # an open order with nothing left to pay and nothing owed
         elif t["shipment_id"]:
             shipment = shipments.get(t["shipment_id"])
             if shipment is not None:
