@@ -313,7 +313,26 @@ def shipment_context(shipment: Any) -> dict[str, Any]:
 
 def render_shipment_form(shipment: Any, form: str) -> bytes:
     """The shipment as УПД ("upd"), ТОРГ-12 ("torg12") or счёт-фактура ("invoice"), PDF."""
-    return render_pdf(SHIPMENT_FORMS[form], shipment_context(shipment))
+    context = shipment_context(shipment)
+    if form == "upd":
+        return _render_with_sheet_count(SHIPMENT_FORMS[form], context)
+    return render_pdf(SHIPMENT_FORMS[form], context)
+
+
+def _render_with_sheet_count(template: str, context: dict[str, Any]) -> bytes:
+    """A form that says how many sheets it has («Документ составлен на 2 листах»): laid out for one sheet,
+    and laid out again only when it takes more."""
+    from django.template.loader import render_to_string
+    from weasyprint import HTML
+
+    def layout(sheets: int) -> Any:
+        text = f"{sheets} {numeral.choose_plural(sheets, ('листе', 'листах', 'листах'))}"
+        return HTML(string=render_to_string(template, {**context, "sheets": text}), base_url=None).render()
+
+    document = layout(1)
+    if len(document.pages) != 1:
+        document = layout(len(document.pages))
+    return document.write_pdf()
 
 
 # ==================================================================== order invoice

@@ -35,6 +35,7 @@ from torg.sales.tests.conftest import (  # noqa: F401  (fixtures)
     schedule,
     stocked,
 )
+from torg.stock.tests.helpers import purchase
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -193,11 +194,28 @@ def test_shipment_forms(accountant_client: Client, shipment: Shipment, form: str
 
 
 def test_upd_status_and_amount_in_words(accountant_client: Client, shipment: Shipment) -> None:
-    text = pdf_text(accountant_client.get(reverse("printing:shipment_form", args=[shipment.pk, "upd"])).content)
+    pdf = accountant_client.get(reverse("printing:shipment_form", args=[shipment.pk, "upd"])).content
+    text = pdf_text(pdf)
     assert "Статус: 1" in text
+    assert "Документ составлен на 1 листе" in pdf_text(pdf, layout=False)
     assert "Одна тысяча девятьсот пятьдесят рублей 00 копеек" in text
     assert "11 марта 2026 г." in text
     assert "Заказ клиента № РМ-000001 от 10.03.2026" in text  # the basis of the transfer
+
+
+def test_upd_counts_its_sheets(accountant_client: Client, company: Organization, client_partner: Partner,  # noqa: F811
+                              warehouse: Any, supplier: Any, make_item: Any, role_user: Any) -> None:
+    items = [make_item(f"Item {n:02d} with a long name that wraps in the column") for n in range(1, 41)]
+    purchase(company, warehouse, supplier, moment("2026-03-01", 9), [(item, 5, 10) for item in items])
+    shipment = Shipment(organization=company, partner=client_partner, warehouse=warehouse,
+                        date=moment("2026-03-12", 10))
+    services.save_shipment(shipment, [ShipmentLine(item=item, quantity=D(1), price=D("15.00")) for item in items],
+                           user=role_user(Role.SALES_DIRECTOR, "director"), post=True)
+    pdf = accountant_client.get(reverse("printing:shipment_form", args=[shipment.pk, "upd"])).content
+    sheets = pdf_pages(pdf)
+    assert sheets > 1
+    assert f"Документ составлен на {sheets} листах" in pdf_text(pdf, layout=False)
+    assert "Item 40 with a long name" in pdf_text(pdf) and "600,00" in pdf_text(pdf)
 
 
 def test_torg12_amount_in_words_and_line_count(accountant_client: Client, shipment: Shipment) -> None:
