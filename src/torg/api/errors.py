@@ -15,7 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import IntegrityError
+from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
 from ninja import NinjaAPI, Schema
@@ -242,6 +242,14 @@ def install_handlers(api: NinjaAPI) -> None:
         logger.warning("integrity error in API: %s", exc)
         return respond(request, 409, error_body(ApiCode.CONFLICT, message))
 
+    def on_out_of_range(request: HttpRequest, exc: Exception) -> HttpResponse:
+        # A number or date the request gave that no column or calculation can hold (an id of 30 digits, a price
+        # of 10^30, a date in year 9999 plus a credit term, a NUL character for PostgreSQL): the request is wrong.
+        logger.warning("out-of-range value in API %s %s: %r", request.method, request.path, exc)
+        message = _("A number, date or text in the request is out of the range the system can hold. "
+                    "Check the values and send them again.")
+        return respond(request, 422, error_body(ErrorCode.INVALID, message, {"__all__": [message]}))
+
     def on_unexpected(request: HttpRequest, exc: Exception) -> HttpResponse:
         logger.exception("unexpected error in API %s %s", request.method, request.path)
         message = _("An unexpected error occurred; it has been logged. Please report it with the time of the request.")
@@ -258,4 +266,6 @@ def install_handlers(api: NinjaAPI) -> None:
     api.add_exception_handler(PermissionDenied, on_forbidden)
     api.add_exception_handler(HttpError, on_http_error)
     api.add_exception_handler(IntegrityError, on_integrity)
+    api.add_exception_handler(ArithmeticError, on_out_of_range)  # OverflowError, decimal.InvalidOperation
+    api.add_exception_handler(DataError, on_out_of_range)
     api.add_exception_handler(Exception, on_unexpected)

@@ -32,6 +32,7 @@ from torg.api.sales import (
     Id,
     aware,
     check_references,
+    column_errors,
     day_range,
     line_key,
     page_query,
@@ -77,9 +78,9 @@ PaymentPage = page_schema(PaymentSummary, "IncomingPaymentPage")
 _methods = Literal[tuple(PaymentMethod.values)]  # type: ignore[misc]
 PaymentQuery = page_query(
     "IncomingPaymentQuery", q=(str | None, Field(None, description="Search in the number, purpose and comment")),
-    organization=(int | None, Field(None)), client=(int | None, Field(None)),
-    order=(int | None, Field(None, description="Payments allocated to this order")),
-    shipment=(int | None, Field(None, description="Payments allocated to this shipment")),
+    organization=(Id | None, Field(None)), client=(Id | None, Field(None)),
+    order=(Id | None, Field(None, description="Payments allocated to this order")),
+    shipment=(Id | None, Field(None, description="Payments allocated to this shipment")),
     method=(_methods | None, Field(None)), posted=(bool | None, Field(None)),
     date_from=(dt.date | None, Field(None, description="From this day (inclusive)")),
     date_to=(dt.date | None, Field(None, description="To this day (inclusive)")),
@@ -144,6 +145,7 @@ def allocation_lines(rows: list[dict[str, Any]]) -> list[PaymentAllocation]:
         line = PaymentAllocation()
         assign(line, row)
         lines.append(line)
+    refuse(column_errors(lines))
     return lines
 
 
@@ -156,7 +158,7 @@ RefundOut = output_schema(Refund, REFUND_OUT, "RefundOut")
 RefundPage = page_schema(RefundOut, "RefundPage")
 RefundQuery = page_query(
     "RefundQuery", q=(str | None, Field(None, description="Search in the number and comment")),
-    organization=(int | None, Field(None)), client=(int | None, Field(None)), method=(_methods | None, Field(None)),
+    organization=(Id | None, Field(None)), client=(Id | None, Field(None)), method=(_methods | None, Field(None)),
     posted=(bool | None, Field(None)),
     date_from=(dt.date | None, Field(None, description="From this day (inclusive)")),
     date_to=(dt.date | None, Field(None, description="To this day (inclusive)")),
@@ -193,7 +195,7 @@ class SettlementsOut(Schema):
 
 
 class SettlementsQuery(Schema):
-    organization: int | None = Field(None, description="Only this organization's settlements")
+    organization: Id | None = Field(None, description="Only this organization's settlements")
 
 
 def settlements_out(partner_id: int, organization: int | None) -> dict[str, Any]:

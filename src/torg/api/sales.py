@@ -26,13 +26,15 @@ from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Prefetch, Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema, Status
-from pydantic import create_model
+from pydantic import AfterValidator, create_model
+from pydantic_core import PydanticCustomError
 
 from torg.api import idempotency
 from torg.api.auth import secured
@@ -87,9 +89,11 @@ def aware(value: dt.datetime | None) -> dt.datetime | None:
 
 
 def day_range(qs: QuerySet, date_from: dt.date | None, date_to: dt.date | None, field: str = "date") -> QuerySet:
-    if date_from is not None:
+    """Documents from the start of one day to the end of another; a bound at the ends of the calendar
+    (0001-01-01, 9999-12-31) means no bound."""
+    if date_from is not None and date_from > dt.date.min + dt.timedelta(days=1):
         qs = qs.filter(**{f"{field}__gte": timezone.make_aware(dt.datetime.combine(date_from, dt.time.min))})
-    if date_to is not None:
+    if date_to is not None and date_to < dt.date.max - dt.timedelta(days=1):
         qs = qs.filter(**{f"{field}__lt": timezone.make_aware(
             dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time.min))})
     return qs
@@ -117,6 +121,19 @@ def check_references(model: type[models.Model], rows: Sequence[dict[str, Any]],
         safe.append(kept)
     for key, messages in missing_references(model, safe, name_of).items():
         errors.setdefault(key, []).extend(messages)
+    return errors
+
+
+def column_errors(objects: Sequence[models.Model], prefix: str = "lines") -> dict[str, list[str]]:
+    """Values of lines their columns cannot hold (too many digits or places, too long), checked before the
+    services compute with them; named `lines.N.field`."""
+    errors: dict[str, list[str]] = {}
+    for n, obj in enumerate(objects, start=1):
+        try:
+            obj.clean_fields(exclude=[f.name for f in obj._meta.fields if f.is_relation or f.primary_key])
+        except ValidationError as exc:
+            for fname, messages in exc.message_dict.items():
+                errors.setdefault(f"{prefix}.{n}.{fname}", []).extend(messages)
     return errors
 
 
@@ -151,12 +168,25 @@ DOCUMENT_OUT = ("id", "number", "date", "posted", "deletion_mark", "version", "c
                 "updated_at")
 VERSION = (int, Field(..., description="The version you read; a stale one is refused (409)."))
 POST_FLAG = (bool, Field(False, description="Post in the same transaction; a refusal creates nothing."))
-DATE_IN = (dt.datetime | None, Field(None, description=DATE_HELP))
+
+
+def _document_date(value: dt.datetime) -> dt.datetime:
+    if not 1900 <= value.year <= 2999:
+        raise PydanticCustomError("date_range", _("A document date lies between the years 1900 and 2999."))
+    return value
+
+
+DocumentDate = Annotated[dt.datetime, AfterValidator(_document_date)]
+DATE_IN = (DocumentDate | None, Field(None, description=DATE_HELP))
 
 
 # ================================================================ payment schedules
 STAGE_FIELDS = ("kind", "percent", "days")
-ScheduleStageIn = input_schema(PaymentScheduleStage, STAGE_FIELDS, "PaymentScheduleStageIn")
+STAGE_DAYS = (int, Field(0, ge=0, le=3650, description="Advance and prepayment: days after the order date; "
+                                                       "credit: days after shipment."))
+ScheduleStageIn = create_model(
+    "PaymentScheduleStageIn", __base__=input_schema(PaymentScheduleStage, STAGE_FIELDS, "PaymentScheduleStageFields"),
+    days=STAGE_DAYS)
 ScheduleStageOut = output_schema(PaymentScheduleStage, STAGE_FIELDS, "PaymentScheduleStageOut")
 _schedule_stages = (list[ScheduleStageIn], Field(..., description="Stages adding up to 100 %."))  # type: ignore[valid-type]
 ScheduleIn = input_schema(PaymentSchedule, ("name",), "PaymentScheduleIn", extra={"stages": _schedule_stages})
@@ -171,16 +201,8 @@ ScheduleQuery = page_query("PaymentScheduleQuery", q=(str | None, Field(None, de
 
 def stage_objects(model: type[Any], rows: Sequence[dict[str, Any]], field: str = "stages") -> list[Any]:
     """Stage instances from request rows; values the column cannot hold (3 decimal places) are field errors."""
-    stages, errors = [], {}
-    for n, row in enumerate(rows, start=1):
-        stage = model(**row)
-        try:
-            stage.clean_fields(exclude=[f.name for f in model._meta.fields if f.name not in STAGE_FIELDS])
-        except Exception as exc:  # Django's ValidationError with error_dict
-            for fname, messages in getattr(exc, "message_dict", {}).items():
-                errors.setdefault(f"{field}.{n}.{fname}", []).extend(messages)
-        stages.append(stage)
-    refuse(errors)
+    stages = [model(**row) for row in rows]
+    refuse(column_errors(stages, field))
     return stages
 
 
@@ -203,8 +225,8 @@ AgreementOut = output_schema(TradeAgreement, ("id", *AGREEMENT_FIELDS, "deletion
 AgreementPage = page_schema(AgreementOut, "TradeAgreementPage")
 AgreementQuery = page_query(
     "TradeAgreementQuery", q=(str | None, Field(None, description="Search in the name")),
-    organization=(int | None, Field(None)),
-    client=(int | None, Field(None, description="Agreements this client may order under: its individual ones "
+    organization=(Id | None, Field(None)),
+    client=(Id | None, Field(None, description="Agreements this client may order under: its individual ones "
                                                  "and the typical ones for it or for every client")),
     status=(Literal["draft", "active", "closed"] | None, Field(None)),
     kind=(Literal["typical", "individual"] | None, Field(None)),
@@ -235,7 +257,9 @@ OrderLineIn = create_model(
     price=(Decimal | None, Field(None, description="Absent: the agreement's price (and its discount).")),
     vat_rate=(_order_line.model_fields["vat_rate"].annotation | None, Field(None, description="Absent: the item's.")),
 )
-OrderStageIn = input_schema(OrderPaymentStage, STAGE_FIELDS, "SalesOrderStageIn")
+OrderStageIn = create_model(
+    "SalesOrderStageIn", __base__=input_schema(OrderPaymentStage, STAGE_FIELDS, "SalesOrderStageFields"),
+    days=STAGE_DAYS)
 _order_header = input_schema(SalesOrder, ORDER_HEADER, "SalesOrderHeaderFields")
 _order_common: dict[str, Any] = {
     "date": DATE_IN,
@@ -305,8 +329,8 @@ _state_codes = tuple(c or "not_posted" for c in OrderStateCode.values)
 OrderQuery = page_query(
     "SalesOrderQuery",
     q=(str | None, Field(None, description="Search in the number, the client's order No. and the comment")),
-    organization=(int | None, Field(None)),
-    client=(int | None, Field(None, description="The client (partner)")),
+    organization=(Id | None, Field(None)),
+    client=(Id | None, Field(None, description="The client (partner)")),
     status=(Literal[tuple(OrderStatus.values)] | None, Field(None)),  # type: ignore[misc]
     state=(Literal[_state_codes] | None, Field(None)),  # type: ignore[misc]
     overdue=(bool | None, Field(None)),
@@ -415,6 +439,7 @@ def build_order(order: SalesOrder, data: dict[str, Any]) -> tuple[list[SalesOrde
         line = SalesOrderLine()
         assign(line, row)
         result.append(line)
+    refuse(column_errors(result))
     stages = data.get("stages")
     return result, (stage_objects(OrderPaymentStage, stages) if stages is not None else None)
 
@@ -438,21 +463,22 @@ class BacklogRowOut(Schema):
 
 BacklogPage = page_schema(BacklogRowOut, "ShippingBacklogPage")
 BacklogQuery = page_query(
-    "ShippingBacklogQuery", warehouse=(int | None, Field(None)),
+    "ShippingBacklogQuery", warehouse=(Id | None, Field(None)),
     until=(dt.date | None, Field(None, description="Lines to ship by this day (and lines without a date)")),
-    client=(int | None, Field(None)), order=(int | None, Field(None)))
+    client=(Id | None, Field(None)), order=(Id | None, Field(None)))
 
 
 class PickIn(InputSchema):
     order: Id = Field(..., description="The order's id")
     line_code: Annotated[int, Field(ge=1, le=2**31 - 1)] = Field(..., description="The order line's code")
-    quantity: Decimal | None = Field(None, gt=0, description="Absent: all that is left to ship on the line")
+    quantity: Decimal | None = Field(None, gt=0, max_digits=17, decimal_places=3,
+                                     description="Absent: all that is left to ship on the line")
 
 
 class BacklogShipIn(InputSchema):
     lines: list[PickIn] = Field(..., min_length=1)
     post: bool = Field(True, description="Post the shipments (default); false: leave them as drafts")
-    date: dt.datetime | None = Field(None, description=DATE_HELP)
+    date: DocumentDate | None = Field(None, description=DATE_HELP)
 
 
 def backlog_out(row: services.BacklogRow) -> dict[str, Any]:
@@ -492,8 +518,8 @@ ShipmentOut = output_schema(Shipment, SHIPMENT_OUT, "ShipmentOut",
 ShipmentPage = page_schema(ShipmentSummary, "ShipmentPage")
 ShipmentQuery = page_query(
     "ShipmentQuery", q=(str | None, Field(None, description="Search in the number and comment")),
-    organization=(int | None, Field(None)), client=(int | None, Field(None)), warehouse=(int | None, Field(None)),
-    order=(int | None, Field(None, description="Shipments with lines of this order")),
+    organization=(Id | None, Field(None)), client=(Id | None, Field(None)), warehouse=(Id | None, Field(None)),
+    order=(Id | None, Field(None, description="Shipments with lines of this order")),
     posted=(bool | None, Field(None)),
     date_from=(dt.date | None, Field(None, description="From this day (inclusive)")),
     date_to=(dt.date | None, Field(None, description="To this day (inclusive)")),
@@ -558,6 +584,7 @@ def build_shipment(shipment: Shipment, data: dict[str, Any]) -> list[ShipmentLin
         if row.get("price") is None:
             unpriced.append(n)
         result.append(line)
+    refuse(column_errors(result))
     if unpriced:
         services.fill_line_prices(shipment, [result[n - 1] for n in unpriced])
         missing = [n for n in unpriced if not result[n - 1].price]
@@ -766,6 +793,8 @@ def build_router() -> Router:
     def cancel_lines(request: HttpRequest, pk: int, payload: CancelLinesIn) -> dict[str, Any]:
         order = load_order(pk)
         _check_version(order, payload.version)
+        if not payload.reason.strip():
+            refuse({"reason": [_("Say why the lines are cancelled.")]})
         codes = set(order.lines.values_list("code", flat=True))
         unknown = [c for c in payload.codes if c not in codes]
         if unknown:

@@ -297,6 +297,8 @@ def test_cancel_lines_and_close(manager_api: Any, director_api: Any, organizatio
         [{"item": milk.pk, "quantity": "2"}, {"item": bread.pk, "quantity": "4"}], post=True)), 201)
     unknown = send(manager_api, "POST", f"sales/orders/{order['id']}/cancel-lines", {"codes": [7], "reason": "x"})
     assert unknown.status_code == 422 and set(unknown.json()["fields"]) == {"codes"}
+    blank = send(manager_api, "POST", f"sales/orders/{order['id']}/cancel-lines", {"codes": [1], "reason": " "})
+    assert blank.status_code == 422 and set(blank.json()["fields"]) == {"reason"}
     cancelled = ok(send(manager_api, "POST", f"sales/orders/{order['id']}/cancel-lines",
                         {"codes": [2], "reason": "out of season"}))
     assert [(ln["code"], ln["cancelled"], ln["cancel_reason"]) for ln in cancelled["lines"]] == [
@@ -398,3 +400,62 @@ def test_orders_list_filters_and_bounded_queries(manager_api: Any, organization:
     assert ok(send(manager_api, "GET", "sales/orders?status=not_agreed&posted=true"))["count"] == 2
     assert ok(send(manager_api, "GET", f"sales/orders?client={client_partner.pk}&date_to=2026-03-01"))["count"] == 1
     assert ok(send(manager_api, "GET", "sales/orders?client=987654"))["count"] == 0
+
+
+def test_out_of_range_values_are_4xx_never_500(api_for: Any, organization: Any, warehouse: Any,
+                                               client_partner: Any, agreement: Any, prices: Any, milk: Any,
+                                               cash_desk: Any) -> None:
+    admin = api_for(Role.ADMINISTRATOR)
+    big = 10**30
+
+    def order(lines: list[dict[str, Any]] | None = None, **extra: Any) -> dict[str, Any]:
+        return order_body(organization, client_partner, agreement, warehouse,
+                          lines or [{"item": milk.pk, "quantity": "1"}], **extra)
+
+    def line(**values: Any) -> list[dict[str, Any]]:
+        return [{"item": milk.pk, "quantity": "1", **values}]
+
+    shipment = {"organization": organization.pk, "partner": client_partner.pk, "warehouse": warehouse.pk}
+    payment = {"organization": organization.pk, "partner": client_partner.pk, "cash_desk": cash_desk.pk}
+    cases: list[tuple[str, str, Any, str]] = [
+        ("POST", "sales/orders", order(line(price="1e30")), "lines.1.price"),
+        ("POST", "sales/orders", order(line(quantity="1e30")), "lines.1.quantity"),
+        ("POST", "sales/orders", order(line(discount_percent="1e30")), "lines.1.discount_percent"),
+        ("POST", "sales/orders", order(line(quantity="0.0001")), "lines.1.quantity"),
+        ("POST", "sales/orders", order(line(price="99999999999999.99", quantity="99999999999999")), "__all__"),
+        ("POST", "sales/orders", order(stages=[{"kind": "advance", "percent": "1e30"}]), "stages.1.percent"),
+        ("POST", "sales/orders", order(stages=[{"kind": "credit", "percent": "100", "days": big}]),
+         "stages.1.days"),
+        ("POST", "sales/orders", order(shipment_date="9999-12-31", stages=[{"kind": "credit", "percent": "100",
+                                                                            "days": 5}]), "__all__"),
+        ("POST", "sales/orders", order(date="9999-12-31T23:59:59"), "date"),
+        ("POST", "sales/orders", order(date="0001-01-01T00:00:00"), "date"),
+        ("POST", "sales/orders", order(client_po_number="x" * 51), "client_po_number"),
+        ("POST", "sales/agreements", {"name": "a", "organization": organization.pk, "price_type": big,
+                                      "min_order_amount": "1e30"}, "price_type"),
+        ("POST", "sales/agreements", {"name": "a", "organization": organization.pk, "price_type": 1,
+                                      "partners": [big]}, "partners.1"),
+        ("POST", "sales/payment-schedules", {"name": "a", "stages": [{"kind": "credit", "percent": "100",
+                                                                      "days": -1}]}, "stages.1.days"),
+        ("POST", "payments", {**payment, "amount": "1e30"}, "amount"),
+        ("POST", "payments", {**payment, "amount": "1", "lines": [{"order": big, "amount": "1"}]}, "lines.1.order"),
+        ("POST", "payments/allocation-preview", {**payment, "amount": "1e30"}, "amount"),
+        ("POST", "sales/shipping-backlog/shipments", {"lines": [{"order": 1, "line_code": 1, "quantity": "1e30"}]},
+         "lines.1.quantity"),
+        ("POST", "sales/shipments", {**shipment, "lines": line(price="1e30")}, "lines.1.price"),
+        ("POST", "sales/shipments", {**shipment, "lines": line(order=big, order_line_code=1, price="1")},
+         "lines.1.order"),
+        ("GET", f"sales/orders?client={big}", None, "client"),
+        ("GET", f"sales/shipments?order={big}", None, "order"),
+        ("GET", f"sales/shipping-backlog?warehouse={big}", None, "warehouse"),
+        ("GET", f"payments?shipment={big}", None, "shipment"),
+        ("GET", f"sales/agreements?organization={big}", None, "organization"),
+        ("GET", f"clients/{client_partner.pk}/settlements?organization={big}", None, "organization"),
+    ]
+    for method, path, body, field in cases:
+        response = send(admin, method, path, body, key=f"k{len(path)}-{id(body)}")
+        assert response.status_code == 422, (path, body, response.content)
+        assert field in response.json()["fields"], (path, body, response.json())
+    wide = ok(send(admin, "GET", "sales/orders?date_from=0001-01-01&date_to=9999-12-31"))
+    assert wide["count"] == 0
+    assert SalesOrder.objects.count() == 0 and Shipment.objects.count() == 0
