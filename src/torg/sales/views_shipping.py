@@ -546,19 +546,14 @@ def goods_issue_desk(request: HttpRequest) -> HttpResponse:
     })
 
 
-@requires(Cap.STOCK_VIEW, Cap.GOODS_ISSUE)
-def goods_issue_new(request: HttpRequest) -> HttpResponse:
-    """A goods issue is made from the shipments waiting on the desk."""
-    return HttpResponseRedirect(reverse("shipping:goods_issue_desk"))
-
-
 def goods_issue_urls() -> list[URLPattern]:
-    """The goods issues' list and read pages with post / unpost; "new" leads to the desk."""
+    """The goods issues' list and read pages with post / unpost; "new" is the desk (issues are made from the
+    shipments waiting there)."""
     v = make_document_views(GOODS_ISSUES)
     p, k = GOODS_ISSUES.url_path, GOODS_ISSUES.key
     return [
         path(f"{p}/", v["list"], name=f"{k}_list"),
-        path(f"{p}/new/", goods_issue_new, name=f"{k}_new"),
+        path(f"{p}/new/", goods_issue_desk, name=f"{k}_new"),
         path(f"{p}/<int:pk>/", v["edit"], name=f"{k}_edit"),
         path(f"{p}/<int:pk>/post/", v["post"], name=f"{k}_post"),
         path(f"{p}/<int:pk>/unpost/", v["unpost"], name=f"{k}_unpost"),
