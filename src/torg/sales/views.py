@@ -689,7 +689,10 @@ def order_list(request: HttpRequest) -> HttpResponse:
     listing = build_list(request, ORDER_LIST, qs)
     if not has_capability(request.user, Cap.SALES_EDIT):
         listing.create_url = None
-    context = {"listing": listing, "period": period}
+    names = [c.name for c in ORDER_LIST.columns]
+    rows = [{"obj": row.obj, "url": row.url, "cells": dict(zip(names, row.cells, strict=True))}
+            for row in listing.rows]
+    context = {"listing": listing, "period": period, "order_rows": rows}
     htmx = getattr(request, "htmx", None)
     if htmx and htmx.target == "list-table":
         return render(request, "sales/_order_table.html", context)
