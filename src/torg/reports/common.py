@@ -21,8 +21,8 @@ HUNDRED = Decimal(100)
 DOCUMENT_PAGES = {
     "sales.salesorder": "sales:orders_edit",
     "sales.shipment": "shipping:shipments_edit",
-    "payments.incomingpayment": "payments:payments_edit",
-    "payments.refund": "payments:refunds_edit",
+    "payments.incomingpayment": "payments:payment_detail",
+    "payments.refund": "payments:refund_detail",
 }
 
 

@@ -112,15 +112,14 @@ def receivables(*, organization: int | None = None, partner: int | None = None,
         q &= Q(organization_id=organization)
     if partner:
         q &= Q(partner_id=partner)
-    open_orders: set[int] = set()
-    if with_planned:
-        open_orders = set(SalesOrder.objects.filter(q, posted=True, state__state__in=PLANNED_STATES)
-                          .values_list("pk", flat=True))
+    open_qs = SalesOrder.objects.filter(q, posted=True, state__state__in=PLANNED_STATES).values("pk")
+    open_orders: set[int] = {o["pk"] for o in open_qs} if with_planned else set()
     totals_qs = ClientSettlementsTotal.objects.filter(q)
     if not include_settled:
         # Settled objects (most of the history) stay in the database; those of open orders are still wanted
         # for their planned payments.
-        totals_qs = totals_qs.filter(~Q(shipped=F("paid")) | Q(order_id__in=sorted(open_orders)))
+        unsettled = ~Q(shipped=F("paid"))
+        totals_qs = totals_qs.filter(unsettled | Q(order_id__in=open_qs) if with_planned else unsettled)
     totals = list(totals_qs.values("organization_id", "partner_id", "order_id", "shipment_id", "shipped", "paid"))
     if not include_settled:
         totals = [t for t in totals

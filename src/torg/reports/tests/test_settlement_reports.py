@@ -143,6 +143,8 @@ def test_settlement_card_of_a_month(history: History) -> None:
     assert (card.debit, card.credit, card.closing) == (D("1200.00"), D("1250.00"), D("-50.00"))
     if safe_reverse("shipping:shipments_edit", history.ship_a.pk):
         assert card.lines[2].url == reverse("shipping:shipments_edit", args=[history.ship_a.pk])
+    if safe_reverse("payments:payment_detail", p["a_advance"].pk):
+        assert card.lines[0].url == reverse("payments:payment_detail", args=[p["a_advance"].pk])
 
     # From 12.03: the opening balance is what the earlier documents left
     later = build_settlement_card(CardParams(organization=history.order_a.organization_id,
