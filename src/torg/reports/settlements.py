@@ -178,7 +178,7 @@ def build_receivables(params: ReceivablesParams) -> ReceivablesReport:
     groups = [ClientGroup(pid, partners.get(pid, ""), lines, _sum_values([ln.values for ln in lines], all_columns))
               for pid, lines in by_client.items()]
     name, desc = params.sort.lstrip("-"), params.sort.startswith("-")
-    if name not in RECEIVABLE_SORTS:
+    if name not in RECEIVABLE_SORTS and name not in {c.key for c in buckets}:
         name, desc = "client", False
         params.sort = "client"
     if name == "client":

@@ -120,6 +120,15 @@ def test_two_levels_and_drill_down_to_the_documents(history: History, manager: A
     assert table(documents) == [(str(history.sale_2), *BREAD_2)]
     assert totals(documents) == BREAD_2
 
+    # A client's shipments as the second level
+    with_documents = build_sales_report(SalesParams(**MARCH, group=Grouping.CLIENT, subgroup=Grouping.DOCUMENT,
+                                                    sort="label"))
+    assert [(r.label, [(c.label, c.values["revenue"]) for c in r.children]) for r in with_documents.rows] == [
+        ("Bakery Nord", [(str(history.sale_1), D("368.85")), (str(history.sale_2), D("163.93"))]),
+        ("Produkty na Lesnoy", [(str(history.ship_a), D("819.67")), (str(history.ship_d), D("163.93"))]),
+    ]
+    assert totals(with_documents) == TOTAL
+
     # Dropping a filter widens the report again
     without_manager = params_of(next(f.remove_query for f in documents.active_filters if f.label == "Manager"))
     assert table(build_sales_report(without_manager)) == [(str(history.sale_1), *BREAD_1),

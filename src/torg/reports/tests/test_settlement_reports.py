@@ -104,6 +104,8 @@ def test_receivables_filters_and_sorting(history: History, other_organization: A
     assert [ln.document for ln in by_debt.groups[0].lines] == [str(history.sale_1), str(history.sale_2)]
     by_our_debt = build_receivables(ReceivablesParams(today=APRIL_15, sort="-our_debt"))
     assert [g.partner for g in by_our_debt.groups] == ["Produkty na Lesnoy", "Cafe Luna", "Bakery Nord"]
+    by_bucket = build_receivables(ReceivablesParams(today=APRIL_15, sort="-bucket_1"))  # 1–30 days late
+    assert [g.partner for g in by_bucket.groups][0] == "Produkty na Lesnoy"
     unknown = build_receivables(ReceivablesParams(today=APRIL_15, sort="-nonsense"))
     assert unknown.params.sort == "client" and [g.partner for g in unknown.groups][0] == "Bakery Nord"
 
