@@ -249,3 +249,14 @@ def test_roles_without_the_capability_are_refused(client: Client, role_user: Any
     assert director.post(reverse("payments:payment_new"), form_data(organization, buyer, till, "10")).status_code == 403
     assert director.post(reverse("payments:refund_new"), {"amount": "10"}).status_code == 403
     assert IncomingPayment.objects.count() == 0 and Refund.objects.count() == 0
+
+
+def test_the_payments_list_reads_a_bounded_number_of_queries(
+        web: Client, organization: Any, buyer: Any, till: Any, orders: list[SalesOrder],
+        django_assert_max_num_queries: Any) -> None:
+    for n in range(8):
+        web.post(reverse("payments:payment_new"), form_data(organization, buyer, till, "150", idempotency_key=f"k{n}"))
+    assert IncomingPayment.objects.count() == 8
+    with django_assert_max_num_queries(8):
+        html = web.get(reverse("payments:payment_list")).content.decode()
+    assert html.count('href="/payments/') >= 8

@@ -325,3 +325,30 @@ def test_roles_without_the_capability_are_refused(client: Client, role_user: Any
     assert cashier.get(reverse("shipping:shipments_new")).status_code == 403
     assert cashier.get(reverse("shipping:goods_issue_desk")).status_code == 403
     assert Shipment.objects.count() == 0
+    # a shipment is shown to those who may look, without the buttons that change it
+    shipment = services.create_shipments_from_backlog([services.Pick(order.pk, order.lines.get().code)],
+                                                      user=manager)[0]
+    page = cashier.get(reverse("shipping:shipments_edit", args=[shipment.pk]))
+    html = page.content.decode()
+    assert page.status_code == 200 and 'value="save_post"' not in html and "Unpost" not in html
+    assert cashier.post(reverse("shipping:shipments_unpost", args=[shipment.pk])).status_code == 403
+    assert cashier.post(reverse("shipping:shipments_edit", args=[shipment.pk]), {"action": "save"}).status_code == 403
+
+
+def test_hot_pages_read_a_bounded_number_of_queries(
+        client: Client, organization: Any, warehouse: Any, warehouse2: Any, client_partner: Any, milk: Any,
+        bread: Any, stocked: Any, manager: Any, django_assert_max_num_queries: Any) -> None:
+    orders = [released_order(organization, client_partner, warehouse, [(milk, "1", "100", None),
+                                                                       (bread, "1", "50", warehouse2)], user=manager)
+              for _n in range(6)]
+    web = logged_in(client, manager)
+    with django_assert_max_num_queries(11):
+        html = web.get(reverse("shipping:backlog")).content.decode()
+    assert html.count('class="backlog-row') == 12
+    shipment = services.create_shipments_from_backlog(
+        [services.Pick(o.pk, ln.code) for o in orders for ln in o.lines.all()], user=manager)[0]
+    with django_assert_max_num_queries(9):
+        assert web.get(reverse("shipping:shipments_list")).status_code == 200
+    with django_assert_max_num_queries(36):
+        html = web.get(reverse("shipping:shipments_edit", args=[shipment.pk])).content.decode()
+    assert html.count('class="torg-line"') == 12 + 1  # and the template of a new line
