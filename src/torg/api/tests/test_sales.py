@@ -2,19 +2,23 @@
 release → backlog → shipments → the state read back; and the refusals a client of the API meets."""
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.utils import timezone
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 
 from torg.api.tests import sales_helpers
 from torg.api.tests.sales_helpers import ORDER_DAY, ok, order_body, send
 from torg.conftest import moment
 from torg.core.models import ChangeLogEntry, NumberSequence
 from torg.core.permissions import Role
-from torg.payments.models import IncomingPayment
+from torg.payments.models import IncomingPayment, PaymentMethod
+from torg.payments.services import register_payment
 from torg.sales import services
 from torg.sales.models import (
     AgreementStatus,
@@ -459,3 +463,96 @@ def test_out_of_range_values_are_4xx_never_500(api_for: Any, organization: Any, 
     wide = ok(send(admin, "GET", "sales/orders?date_from=0001-01-01&date_to=9999-12-31"))
     assert wide["count"] == 0
     assert SalesOrder.objects.count() == 0 and Shipment.objects.count() == 0
+
+
+# Values of every JSON type, including the awkward ones: huge and negative numbers, exponents, NUL, far dates.
+_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+    st.sampled_from(["1e30", "-0.001", "0", "12.345678", "NaN", "9999-12-31", "0001-01-01T00:00:00", "\x00",
+                     "2026-03-10T10:00:00", "cash", "bank", "to_ship", "closed", "reserve", "advance"]),
+    st.sampled_from([1, 2, 3, 0, -1, "1", "0.5", "2", "100", "5000", "99999", True, False, [], {}]),
+)
+_values = st.recursive(_scalars, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+    st.sampled_from(["item", "quantity", "price", "order", "line_code", "order_line_code", "amount", "kind",
+                     "percent", "days", "code"]), inner, max_size=4), max_leaves=8)
+_FIELDS = ["organization", "partner", "warehouse", "agreement", "date", "lines", "stages", "post", "status",
+           "reason", "version", "amount", "method", "cash_desk", "bank_account", "shipment_date", "due_date",
+           "codes", "approve", "comment"]
+
+
+@settings(max_examples=150, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_bodies_never_make_a_500(admin_token_api: Any, valid_bodies: dict[tuple[str, str], Any],
+                                        data: Any) -> None:
+    """Valid requests with up to two values replaced by anything JSON can carry, or bodies of anything."""
+    (method, path), body = data.draw(st.sampled_from(sorted(valid_bodies.items(), key=str)))
+    if data.draw(st.booleans()):
+        body = data.draw(st.dictionaries(st.sampled_from(_FIELDS), _values, max_size=8) | _values)
+    else:
+        body = json.loads(json.dumps(body))
+        for _ in range(data.draw(st.integers(0, 2))):
+            _replace_leaf(body, data.draw(st.integers(0, 1000)), data.draw(_values))
+    response = send(admin_token_api, method, path, body, key=data.draw(st.sampled_from(["fuzz-1", "fuzz-2"])))
+    event(f"{method} {path.rstrip('/0123456789')}: {response.status_code}")
+    assert response.status_code < 500, (method, path, body, response.content)
+
+
+def _replace_leaf(body: Any, choice: int, value: Any) -> None:
+    """Put `value` at one of the body's places (a field, a line's field, a list entry), picked by `choice`."""
+    places: list[tuple[Any, Any]] = []
+
+    def walk(node: Any) -> None:
+        items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else []
+        for key, child in list(items):
+            places.append((node, key))
+            walk(child)
+
+    walk(body)
+    if places:
+        node, key = places[choice % len(places)]
+        node[key] = value
+
+
+@pytest.fixture
+def admin_token_api(api_for: Any) -> Any:
+    return api_for(Role.ADMINISTRATOR)
+
+
+@pytest.fixture
+def valid_bodies(director: Any, organization: Any, warehouse: Any, client_partner: Any, agreement: Any,
+                 prices: Any, milk: Any, cash_desk: Any, stocked: Any) -> dict[tuple[str, str], Any]:
+    order = SalesOrder(organization=organization, partner=client_partner, agreement=agreement, warehouse=warehouse,
+                       date=moment(ORDER_DAY, 10))
+    services.save_order(order, [SalesOrderLine(item=milk, quantity=D(5))], user=director, post=True)
+    services.set_order_status(order, OrderStatus.TO_SHIP, user=director)
+    payment = register_payment(IncomingPayment(organization=organization, partner=client_partner,
+                                               method=PaymentMethod.CASH, cash_desk=cash_desk, amount=D(5)), [],
+                               user=director, idempotency_key="known")
+    lines = [{"item": milk.pk, "quantity": "1", "price": "100", "code": 1}]
+    money = {"organization": organization.pk, "partner": client_partner.pk, "method": "cash",
+             "cash_desk": cash_desk.pk, "amount": "1.00"}
+    return {
+        ("POST", "sales/orders"): order_body(organization, client_partner, agreement, warehouse, lines, post=True,
+                                             stages=[{"kind": "credit", "percent": "100", "days": 3}]),
+        ("PUT", f"sales/orders/{order.pk}"): order_body(organization, client_partner, agreement, warehouse, lines,
+                                                        version=order.version),
+        ("POST", f"sales/orders/{order.pk}/status"): {"status": "closed", "reason": "r", "version": order.version},
+        ("POST", f"sales/orders/{order.pk}/cancel-lines"): {"codes": [1], "reason": "r"},
+        ("POST", "sales/shipments"): {"organization": organization.pk, "partner": client_partner.pk,
+                                      "warehouse": warehouse.pk, "date": "2026-03-11T10:00:00", "post": True,
+                                      "lines": [{"order": order.pk, "order_line_code": 1, "item": milk.pk,
+                                                 "quantity": "1"}]},
+        ("POST", "sales/shipping-backlog/shipments"): {"lines": [{"order": order.pk, "line_code": 1,
+                                                                  "quantity": "1"}], "date": "2026-03-11T10:00:00"},
+        ("POST", "payments"): {**money, "lines": [{"order": order.pk, "amount": "1.00"}]},
+        ("POST", "refunds"): money,
+        ("PUT", f"payments/{payment.pk}/allocation"): {"lines": [{"order": order.pk, "amount": "1"}],
+                                                       "version": payment.version},
+        ("POST", "payments/allocation-preview"): {"organization": organization.pk, "partner": client_partner.pk,
+                                                  "amount": "10", "orders": [order.pk]},
+        ("POST", "sales/agreements"): {"name": "A", "organization": organization.pk, "price_type": 1,
+                                       "kind": "individual", "partner": client_partner.pk, "status": "active"},
+        ("POST", "sales/payment-schedules"): {"name": "S", "stages": [{"kind": "advance", "percent": "100"}]},
+    }
