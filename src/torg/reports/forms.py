@@ -90,7 +90,9 @@ class _ReportForm(BootstrapMixin, forms.Form):
     """Shared by the report forms: the cleaned values or none, and the filters in words for the .xlsx header."""
 
     def values(self) -> dict[str, Any]:
-        return self.cleaned_data if self.is_valid() else {}
+        """The fields that are valid (a wrong one falls back to its default, the others still apply)."""
+        self.is_valid()
+        return self.cleaned_data
 
     def describe(self) -> list[str]:
         d = self.values()

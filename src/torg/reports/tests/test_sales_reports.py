@@ -201,3 +201,12 @@ def test_sales_report_needs_its_right(client: Client, role_user: Any) -> None:
         assert client.get(url, {"format": "xlsx"}).status_code == 403
     client.force_login(role_user(Role.ACCOUNTANT, "accountant_reader"))
     assert client.get(url).status_code == 200
+
+
+def test_a_wrong_parameter_falls_back_to_its_default(history: History) -> None:
+    form = SalesReportForm(QueryDict("start=2026-03-01&end=2026-03-31&group=nonsense&partner=x&item=" +
+                                     str(history.ship_a.lines.first().item_id)))
+    params = form.params()
+    assert (params.start, params.group, params.partner) == (dt.date(2026, 3, 1), Grouping.CLIENT, None)
+    assert table(build_sales_report(params)) == [
+        ("Produkty na Lesnoy", D("12.000"), D("983.60"), D("590.16"), D("393.44"), D("40.00"))]
