@@ -7,6 +7,7 @@ Thin: they parse the input, check the capability, call `torg.sales.services` and
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -19,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonRes
 from django.shortcuts import render
 from django.urls import NoReverseMatch, URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -272,7 +274,7 @@ SHIPMENTS = DocumentConfig(
     line_form=ShipmentLineForm,
     save=services.save_shipment, post=services.post_shipment, unpost=services.unpost_shipment,
     view_cap=Cap.SALES_VIEW, edit_cap=Cap.SALES_SHIP, post_cap=Cap.SALES_SHIP,
-    item_search_url_name="shipping:item_search", item_search_params=("agreement",),
+    item_search_url_name="shipping:item_search", item_search_params=("agreement", "date"),
     prepare_lines=_resolve_order_line_codes,
     form_template="sales/shipping_shipment_form.html", extra_context=_shipment_context,
     list_columns=(
@@ -300,10 +302,12 @@ def item_search_view(request: HttpRequest) -> JsonResponse:
     agreement = TradeAgreement.objects.filter(pk=int(agreement_id)).first()
     if agreement is None:
         return response
-    import json
-
     data = json.loads(response.content)
-    prices = services.agreement_prices(agreement, [i["id"] for i in data["items"]], timezone.localdate())
+    try:
+        day = parse_date(request.GET.get("date", "")[:10]) or timezone.localdate()
+    except ValueError:  # well formed, but no such day
+        day = timezone.localdate()
+    prices = services.agreement_prices(agreement, [i["id"] for i in data["items"]], day)
     for item in data["items"]:
         price = prices.get(item["id"])
         item["price"] = str(price) if price is not None else None

@@ -80,6 +80,9 @@ def test_backlog_ships_two_orders_of_one_client_from_two_warehouses_in_one_shipm
     page = web.get(response["Location"]).content.decode()
     assert str(first) in page.split('id="shipment-orders"')[1].split("</p>")[0]
     assert 'id="doc-status">Posted' in page
+    prints = page.split('id="shipment-prints"')[1].split("</div>")[0]
+    for form in ("upd", "torg12", "invoice"):
+        assert reverse("printing:shipment_form", args=[shipment.pk, form]) in prints
 
 
 def test_backlog_makes_one_shipment_per_client_and_lists_them(
@@ -246,6 +249,16 @@ def test_an_order_line_added_by_hand_gets_its_order_line_code_and_goods_beyond_t
     data = shipment_form(organization, client_partner, warehouse, lines, version=shipment.version)
     assert web.post(reverse("shipping:shipments_edit", args=[shipment.pk]), data).status_code == 302
     assert OrderBacklog.balance(order=order, line_code=str(code), item=milk, warehouse=warehouse)["quantity"] == D(5)
+
+
+def test_the_item_search_gives_the_agreements_price(client: Client, agreement: Any, prices: Any, milk: Any,
+                                                   manager: Any) -> None:
+    web = logged_in(client, manager)
+    url = reverse("shipping:item_search")
+    found = web.get(url, {"q": "Milk", "agreement": agreement.pk, "date": "2026-03-12T12:00:00"}).json()["items"]
+    assert [(i["label"], i["price"]) for i in found] == [("Milk 1L", "100.00")]
+    assert "price" not in web.get(url, {"q": "Milk"}).json()["items"][0]
+    assert web.get(url, {"q": "Milk", "agreement": agreement.pk, "date": "2026-02-30"}).status_code == 200
 
 
 # ------------------------------------------------------------------ order-based warehouse
