@@ -179,7 +179,7 @@ class SaleLineForm(DocumentLineForm):
         if "shipment_date" in self.fields:
             self.fields["shipment_date"].widget.attrs["class"] = "form-control form-control-sm"
         if "warehouse" in self.fields:
-            self.fields["warehouse"].empty_label = _("as in the header")
+            self.fields["warehouse"].empty_label = _("(header's)")
 
 
 def warehouse_choices() -> list[tuple[Any, str]]:

@@ -308,7 +308,8 @@ def item_search_view(request: HttpRequest) -> JsonResponse:
 # ================================================================ quotes
 SALE_LINE_COLUMNS = (
     LineColumn("item"), LineColumn("quantity", total=True), LineColumn("price"),
-    LineColumn("discount_percent", role="discount"), LineColumn("amount", computed=True, total=True),
+    LineColumn("discount_percent", gettext_lazy("Discount, %"), role="discount"),
+    LineColumn("amount", computed=True, total=True),
     LineColumn("vat_rate"), LineColumn("vat_amount", computed=True, total=True),
 )
 DATE = Column("date", gettext_lazy("Date"),
@@ -548,7 +549,7 @@ def _order_state(order: SalesOrder) -> Any:
 
 def _order_context(request: HttpRequest, page: DocumentPage) -> dict[str, Any]:
     order = page.document
-    sf.share_choices([form for _i, form in page.line_forms], sf.warehouse_choices(), _("as in the header"))
+    sf.share_choices([form for _i, form in page.line_forms], sf.warehouse_choices(), _("(header's)"))
     saved_stages = list(order.stages.all()) if order.pk else []
     formset = page.extra.get("stages")
     bound = formset is not None
@@ -593,7 +594,6 @@ ORDERS = DocumentConfig(
     header_fields=("date", "organization", "partner", "counterparty", "agreement", "warehouse", "shipment_date",
                    "delivery_address", "contact", "client_po_number", "client_po_date", "manager",
                    "prices_include_vat", "comment"),
-    read_only_header=("status", "approval"),
     line_columns=(*SALE_LINE_COLUMNS, LineColumn("warehouse"), LineColumn("shipment_date"), LineColumn("securing"),
                   LineColumn("cancelled"), LineColumn("cancel_reason")),
     hidden_line_fields=("code",),
