@@ -117,6 +117,10 @@ def test_the_allocation_is_proposed_oldest_due_first_and_registered_as_shown(
 def test_without_the_table_the_service_allocates_oldest_first(
         web: Client, organization: Any, buyer: Any, till: Any, orders: list[SalesOrder]) -> None:
     older, newer = orders
+    page = web.get(reverse("payments:payment_new"), {"organization": organization.pk, "partner": buyer.pk})
+    html = page.content.decode()
+    assert html.count('class="allocation-row"') == 2  # what the client owes, before the amount is known
+    assert 'name="allocation_shown"' not in html and f'name="alloc-o{older.pk}"' not in html
     response = web.post(reverse("payments:payment_new"), form_data(organization, buyer, till, "1700"))
     assert response.status_code == 302
     assert (paid_on(older), paid_on(newer), advance(organization, buyer)) == (D(1000), D(500), D(200))
