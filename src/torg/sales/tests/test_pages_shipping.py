@@ -297,6 +297,11 @@ def test_an_order_based_warehouse_moves_stock_only_when_it_issues_the_goods(
     issue_page = desk.get(reverse("shipping:goods_issues_edit", args=[issue.pk]))
     assert issue_page.status_code == 200 and str(shipment) in issue_page.content.decode()
 
+    # unposting the issue puts the goods back on the shelf and the shipment back on the desk in full
+    assert desk.post(reverse("shipping:goods_issues_unpost", args=[issue.pk])).status_code == 302
+    assert Stock.balance(warehouse=depot, item=milk) == {"quantity": D(50), "free": D(40)}
+    assert GoodsToIssue.balance(warehouse=depot, shipment=shipment, item=milk)["quantity"] == D(10)
+
 
 def test_issuing_goods_without_a_selection_or_with_a_bad_quantity_is_explained(
         client: Client, organization: Any, client_partner: Any, supplier: Any, milk: Any, manager: Any,
