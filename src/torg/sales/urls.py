@@ -16,6 +16,7 @@ urlpatterns: list[URLPattern] = [
     path("agreements/<int:pk>/", views.agreement_edit, name="agreements_edit"),
     path("agreements/<int:pk>/mark/", views.agreement_mark, name="agreements_mark"),
     path("items/search/", views.item_search_view, name="item_search"),
+    path("partner-terms/", views.partner_terms_view, name="partner_terms"),
     # quotes: the generic document pages, and the client's answer, agreed lines and the order made from them
     *document_urls(views.QUOTES),
     path("quotes/<int:pk>/answer/", views.quote_answer, name="quotes_answer"),

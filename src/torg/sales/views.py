@@ -29,7 +29,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
-from torg.catalogs.models import Item
+from torg.catalogs.models import Contact, Counterparty, DeliveryAddress, Item
 from torg.catalogs.services import set_catalog_deletion_mark
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.models import ChangeLogEntry
@@ -303,6 +303,29 @@ def item_search_view(request: HttpRequest) -> JsonResponse:
         row["price"] = f"{price:.2f}" if price is not None else None
         row["discount"] = discount if price is not None else None
     return JsonResponse(data)
+
+
+@requires(Cap.SALES_VIEW)
+def partner_terms_view(request: HttpRequest) -> JsonResponse:
+    """What a quote or an order for a client may name: its counterparties, contacts and delivery addresses, and the
+    agreements it may buy under on the document's day (its individual ones first). The header's choices follow the
+    client chosen."""
+    raw, organization = request.GET.get("partner", ""), request.GET.get("organization", "")
+    if not raw.isdigit():
+        return JsonResponse({"counterparty": [], "contact": [], "delivery_address": [], "agreement": []})
+    partner = int(raw)
+    day = _day(request.GET.get("date")) or timezone.localdate()
+    agreements = services.agreements_for(partner, day, int(organization) if organization.isdigit() else None)
+    alive = {"partner_id": partner, "deletion_mark": False}
+    return JsonResponse({
+        "counterparty": [{"id": pk, "label": name} for pk, name in
+                         Counterparty.objects.filter(**alive).order_by("name").values_list("pk", "name")],
+        "contact": [{"id": pk, "label": name} for pk, name in
+                    Contact.objects.filter(**alive).order_by("name").values_list("pk", "name")],
+        "delivery_address": [{"id": pk, "label": text} for pk, text in
+                             DeliveryAddress.objects.filter(**alive).order_by("address").values_list("pk", "address")],
+        "agreement": [{"id": a.pk, "label": a.name, "warehouse": a.warehouse_id} for a in agreements],
+    })
 
 
 # ================================================================ quotes

@@ -518,3 +518,55 @@ def test_roles_without_the_capability_get_403(client: Client, storekeeper: Any, 
         assert courier.get(reverse(name)).status_code == 403
     menu = html(login(Client(), manager).get(reverse("sales:orders_list")))
     assert reverse("sales:quotes_list") in menu and reverse("sales:approvals") not in menu
+
+
+def test_partner_terms_offer_the_clients_own_choices_and_agreements(
+        client: Client, manager: Any, organization: Any, client_partner: Any, agreement: Any, price_type: Any,
+        supplier: Any):
+    from torg.catalogs.models import Contact, Counterparty, DeliveryAddress
+
+    Counterparty.objects.create(partner=client_partner, name="OOO Lesnoy")
+    Counterparty.objects.create(partner=supplier, name="OOO Molokozavod")
+    Contact.objects.create(partner=client_partner, name="Irina")
+    DeliveryAddress.objects.create(partner=client_partner, address="Lesnaya 5")
+    mine = TradeAgreement.objects.create(name="Only for Lesnoy", kind="individual", partner=client_partner,
+                                         status=AgreementStatus.ACTIVE, organization=organization,
+                                         price_type=price_type)
+    TradeAgreement.objects.create(name="Draft one", status=AgreementStatus.DRAFT, organization=organization,
+                                  price_type=price_type)
+    web = login(client, manager)
+    data = json.loads(web.get(reverse("sales:partner_terms"), {
+        "partner": client_partner.pk, "organization": organization.pk, "date": "2026-03-10T10:00:00"}).content)
+    assert [c["label"] for c in data["counterparty"]] == ["OOO Lesnoy"]
+    assert [c["label"] for c in data["contact"]] == ["Irina"]
+    assert [a["label"] for a in data["delivery_address"]] == ["Lesnaya 5"]
+    assert [(a["id"], a["warehouse"]) for a in data["agreement"]] == [(mine.pk, None),
+                                                                      (agreement.pk, agreement.warehouse_id)]
+    empty = json.loads(web.get(reverse("sales:partner_terms"), {"partner": "x"}).content)
+    assert empty == {"counterparty": [], "contact": [], "delivery_address": [], "agreement": []}
+
+
+def test_document_pages_read_a_fixed_number_of_queries_whatever_the_number_of_lines(
+        client: Client, manager: Any, organization: Any, client_partner: Any, agreement: Any, warehouse: Any,
+        make_item: Any):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    web = login(client, manager)
+    counts = []
+    for n in (2, 25):
+        items = [make_item() for _ in range(n)]
+        order = SalesOrder(organization=organization, partner=client_partner, agreement=agreement,
+                           warehouse=warehouse, date=moment("2026-03-10", 10))
+        services.save_order(order, [SalesOrderLine(item=i, quantity=D(1), price=D(10)) for i in items], user=manager,
+                            post=True)
+        quote = Quote(organization=organization, partner=client_partner, agreement=agreement,
+                      date=moment("2026-03-10", 10))
+        services.save_quote(quote, [QuoteLine(item=i, quantity=D(1), price=D(10)) for i in items], user=manager)
+        measured = []
+        for url in (reverse("sales:orders_edit", args=[order.pk]), reverse("sales:quotes_edit", args=[quote.pk])):
+            with CaptureQueriesContext(connection) as ctx:
+                assert web.get(url).status_code == 200
+            measured.append(len(ctx.captured_queries))
+        counts.append(measured)
+    assert counts[0] == counts[1]
