@@ -397,6 +397,7 @@ QUOTES = DocumentConfig(
     line_columns=(*SALE_LINE_COLUMNS, LineColumn("client_comment"),
                   LineColumn("asked_quantity", computed=True), LineColumn("asked_price", computed=True),
                   LineColumn("agreed", value=lambda ln: "✓" if ln.agreed else "")),
+    hidden_line_fields=("asked_quantity", "asked_price", "agreed"),  # the client's answer survives edits
     save=_save_quote, post=None, unpost=None,
     view_cap=Cap.SALES_VIEW, edit_cap=Cap.SALES_EDIT, post_cap=Cap.SALES_EDIT,
     item_search_url_name="sales:item_search", item_search_params=("agreement", "date"),

@@ -203,6 +203,20 @@ def test_quote_answered_by_the_client_and_turned_into_an_order_through_the_pages
     assert "already has an answer: work on its latest version" in html(response)
     assert Quote.objects.count() == 2
 
+    # -- the new version is edited (terms); the client's figures and ticks stay
+    data = document_form(quote_header(organization, client_partner, agreement, terms="Delivery tomorrow",
+                                      version=version.version),
+                         [{"item": milk, "quantity": "10", "price": "100.00", "asked_quantity": "",
+                           "asked_price": "", "agreed": "True"},
+                          {"item": bread, "quantity": "30", "price": "48.00", "asked_quantity": "30.000",
+                           "asked_price": "48.00", "agreed": "True"}])
+    assert 'name="lines-1-asked_price" value="48.00"' in page and 'name="lines-1-agreed" value="True"' in page
+    assert web.post(reverse("sales:quotes_edit", args=[version.pk]), data).status_code == 302
+    version.refresh_from_db()
+    assert version.terms == "Delivery tomorrow"
+    assert list(version.lines.order_by("line_no").values_list("asked_price", "agreed")) == [(None, True),
+                                                                                            (D(48), True)]
+
     # -- only the milk is agreed after all
     marks = {**answer, "answer-1-agreed": ""}
     response = web.post(reverse("sales:quotes_mark_lines", args=[version.pk]), marks)
@@ -336,8 +350,8 @@ def test_order_saved_agreed_sent_to_approval_approved_in_the_inbox_and_the_autho
 
 
 def test_a_rejected_order_shows_the_approvers_comment_to_its_author(
-        client: Client, manager: Any, director: Any, organization: Any, client_partner: Any, agreement: Any,
-        prices: Any, milk: Any, warehouse: Any):
+        client: Client, manager: Any, director: Any, role_user: Any, organization: Any, client_partner: Any,
+        agreement: Any, prices: Any, milk: Any, warehouse: Any):
     order = SalesOrder(organization=organization, partner=client_partner, agreement=agreement, warehouse=warehouse,
                        date=moment("2026-03-10", 10))
     services.save_order(order, [SalesOrderLine(item=milk, quantity=D(10), price=D(80))], user=manager, post=True)
@@ -353,6 +367,20 @@ def test_a_rejected_order_shows_the_approvers_comment_to_its_author(
     page = html(login(client, manager).get(next_url))
     result = page.split('id="approval-result"')[1].split("</div></div>")[0]
     assert "Rejected by director" in result and "80 is too low, offer 95" in result
+
+    # -- asked again: a new request waits, the rejected one is listed as earlier
+    client.post(reverse("sales:orders_agree", args=[order.pk]))
+    order.refresh_from_db()
+    assert order.approval == ApprovalState.PENDING and order.approvals.count() == 2
+    page = html(client.get(next_url))
+    assert "1 earlier request" in page and "80 is too low, offer 95" in page
+
+    # -- someone who may only look sees the order, without the buttons that change it
+    looker = login(Client(), role_user("storekeeper", "looker"))
+    page = html(looker.get(next_url))
+    assert "changing it needs another role" in page
+    assert reverse("sales:orders_release", args=[order.pk]) not in page and 'id="close-order-form"' not in page
+    assert 'id="order-decision"' not in page
 
 
 def credit_agreement(organization: Any, price_type: Any, warehouse: Any) -> TradeAgreement:
