@@ -626,9 +626,10 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
                 entries.append((ChangeLogEntry.Action.REPOSTED, {}))
             elif post:
                 _refuse_deletion_marked(document)
-                _post_in_transaction(document, has_stored=False, previous_date=None)
+                # Posted before after_movements_written runs: what it recomputes (an order's state) reads the flag.
                 _set_posted(document, True)
                 document.posted = True
+                _post_in_transaction(document, has_stored=False, previous_date=None)
                 entries.append((ChangeLogEntry.Action.POSTED, {}))
         else:
             refuse_locked_dates(period_lock_date(), document.date)
@@ -677,9 +678,11 @@ def post_document(document: Document, *, user: Any = None) -> Document:
         refuse_locked_dates(lock, current.date)
         _refuse_deletion_marked(current)
         was_posted = current.posted
-        _post_in_transaction(current, has_stored=was_posted, previous_date=None)
         if not was_posted:
+            # Posted before after_movements_written runs: what it recomputes (an order's state) reads the flag.
             _set_posted(current, True)
+            current.posted = True
+        _post_in_transaction(current, has_stored=was_posted, previous_date=None)
         _log_changes(current, user, [
             (ChangeLogEntry.Action.REPOSTED if was_posted else ChangeLogEntry.Action.POSTED, {})])
     document.posted = True
@@ -701,8 +704,9 @@ def unpost_document(document: Document, *, user: Any = None) -> Document:
                 dependents=[str(d) for d in dependents],
             )
         changed = write_movements(current, [], current.registers)
+        _set_posted(current, False)  # before after_movements_written, which may read the flag (order states)
+        current.posted = False
         current.after_movements_written(changed, None)
-        _set_posted(current, False)
         _log_changes(current, user, [(ChangeLogEntry.Action.UNPOSTED, {})])
     document.posted = False
     return document
