@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError, IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError
 from ninja.errors import ValidationError as NinjaValidationError
@@ -147,6 +148,23 @@ def _validation_message(error: dict[str, Any]) -> str:
         return _("Choose one of: %(choices)s.") % {"choices": expected}
     if kind == "string_too_long":
         return _("At most %(n)s characters.") % {"n": error.get("ctx", {}).get("max_length", "")}
+    ctx = error.get("ctx", {})
+    bounds = {
+        "greater_than": (_("Give a number greater than %(n)s."), "gt"),
+        "greater_than_equal": (_("Give a number of at least %(n)s."), "ge"),
+        "less_than": (_("Give a number less than %(n)s."), "lt"),
+        "less_than_equal": (_("Give a number of at most %(n)s."), "le"),
+        "decimal_max_digits": (_("At most %(n)s digits in all."), "max_digits"),
+        "decimal_max_places": (_("At most %(n)s digits after the decimal point."), "decimal_places"),
+    }
+    if kind in ("too_short", "string_too_short"):
+        n = int(ctx.get("min_length") or 0)
+        if kind == "too_short":
+            return ngettext("Give at least %(n)s entry.", "Give at least %(n)s entries.", n) % {"n": n}
+        return ngettext("At least %(n)s character.", "At least %(n)s characters.", n) % {"n": n}
+    if kind in bounds:
+        template, name = bounds[kind]
+        return template % {"n": ctx.get(name, "")}
     return _type_messages().get(kind, str(error.get("msg", "")))
 
 
