@@ -39,7 +39,7 @@ from pydantic_core import PydanticCustomError
 from torg.api import idempotency
 from torg.api.auth import secured
 from torg.api.crud import DEFAULT_LIMIT, MAX_LIMIT, paginate
-from torg.api.errors import ERROR_RESPONSES, ApiForbidden, NotFound
+from torg.api.errors import ERROR_RESPONSES, NotFound
 from torg.api.schemas import (
     InputSchema,
     assign,
@@ -52,7 +52,7 @@ from torg.api.schemas import (
 from torg.catalogs.models import Item, Partner
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.money import round_quantity
-from torg.core.permissions import Cap, has_capability
+from torg.core.permissions import Cap
 from torg.sales import services
 from torg.sales.models import (
     AgreementKind,
@@ -76,12 +76,6 @@ DATE_HELP = "ISO 8601; default: now. A date alone means midnight."
 
 
 # ================================================================ helpers shared with payments.py
-def require(request: HttpRequest, capability: str) -> None:
-    """A capability the request's content calls for (answered 403 like the declared ones)."""
-    if not has_capability(request.auth, capability):  # type: ignore[attr-defined]
-        raise ApiForbidden([capability])
-
-
 def aware(value: dt.datetime | None) -> dt.datetime | None:
     if value is not None and timezone.is_naive(value):
         return timezone.make_aware(value)
