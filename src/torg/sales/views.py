@@ -67,9 +67,12 @@ AREAS = {"pricing": gettext_lazy("pricing"), "financial": gettext_lazy("financia
 
 
 def _error_text(exc: CoreError) -> str:
-    """The refusal in one sentence: field messages when the service named fields, else its message."""
+    """The refusal to show at the top of a page: its message, or, when that only says "correct the errors below"
+    (a page's own operation has no fields to show them at), the field messages themselves."""
     details = [m for msgs in (exc.fields or {}).values() for m in msgs]
-    return " ".join(details) if details else exc.message
+    if details and exc.message == _("Please correct the errors below."):
+        return " ".join(details)
+    return exc.message
 
 
 def _post_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:

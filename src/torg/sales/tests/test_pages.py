@@ -258,6 +258,21 @@ def test_quote_under_an_agreement_closed_meanwhile_is_refused_with_the_input_kep
     assert quote.terms == "" and [ln.quantity for ln in quote.lines.all()] == [D(5)]
 
 
+def test_an_order_from_a_quote_needs_a_warehouse_when_the_agreement_has_none(
+        client: Client, manager: Any, organization: Any, client_partner: Any, agreement: Any, prices: Any,
+        milk: Any, warehouse: Any):
+    TradeAgreement.objects.filter(pk=agreement.pk).update(warehouse=None)
+    quote = Quote(organization=organization, partner=client_partner, agreement=agreement,
+                  date=moment("2026-03-10", 9))
+    services.save_quote(quote, [QuoteLine(item=milk, quantity=D(5))], user=manager)
+    web = login(client, manager)
+    response = web.post(reverse("sales:quotes_order", args=[quote.pk]), {"warehouse": ""})
+    assert response.status_code == 200 and "Choose the warehouse the order ships from." in html(response)
+    assert SalesOrder.objects.count() == 0
+    response = web.post(reverse("sales:quotes_order", args=[quote.pk]), {"warehouse": warehouse.pk})
+    assert response.status_code == 302 and SalesOrder.objects.get().warehouse == warehouse
+
+
 # ================================================================ sales orders
 def stages_data(stages: list[tuple[str, str, str]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     data = {"stages-TOTAL_FORMS": str(len(stages)), "stages-INITIAL_FORMS": "0", "stages-MIN_NUM_FORMS": "0",
