@@ -454,9 +454,32 @@ def validate_order(order: SalesOrder, lines: Sequence[SalesOrderLine], stages: S
     codes = [ln.code for ln in lines if ln.code]
     if len(codes) != len(set(codes)):
         errors.setdefault("lines", []).append(_("Two lines have the same line code."))
+    _check_securing_of_shipped_lines(order, lines, errors)
     if errors:
         raise _invalid(errors)
     check_agreement(order.agreement, order.organization_id, order.partner_id, day)
+
+
+def _check_securing_of_shipped_lines(order: SalesOrder, lines: Sequence[SalesOrderLine],
+                                     errors: dict[str, list[str]]) -> None:
+    """A line that has shipped keeps whether it is reserved: its shipments took (or did not take) the reserve as
+    it was then, so reserving it afterwards would hold its shipped part reserved for ever, and un-reserving it
+    would leave their reserve taken twice."""
+    if not order.pk:
+        return
+    shipped = shipped_quantities(order.pk)
+    if not shipped:
+        return
+    was = dict(SalesOrderLine.objects.filter(document_id=order.pk, code__in=list(shipped))
+               .values_list("code", "securing"))
+    for n, line in enumerate(lines, start=1):
+        if line.code not in was or shipped[line.code] <= 0:
+            continue
+        if (was[line.code] == Securing.RESERVE) != (line.securing == Securing.RESERVE):
+            errors.setdefault(f"lines.{n}.securing", []).append(
+                _("Line %(n)s has shipped %(shipped)s already: whether it is reserved can no longer change. "
+                  "Cancel what is left of it and order that as a new line.")
+                % {"n": n, "shipped": _plain(shipped[line.code])})
 
 
 def _prepare_order(order: SalesOrder, lines: Sequence[SalesOrderLine],

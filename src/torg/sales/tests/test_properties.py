@@ -631,7 +631,7 @@ def _check_invariants(world: World) -> None:
 
 
 # ======================================================================= test
-@settings(max_examples=25, deadline=None,
+@settings(max_examples=35, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(ops=operations)
 def test_random_order_to_cash_keeps_settlements_stock_and_states_consistent(world: World,
