@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
@@ -146,6 +146,39 @@ def _check_allocations(payment: IncomingPayment, lines: Sequence[PaymentAllocati
             % {"total": _fmt(total), "amount": _fmt(payment.amount or ZERO)})
 
 
+def _refuse_paid_twice(payment: IncomingPayment, lines: Sequence[PaymentAllocation]) -> None:
+    """The allocation checked again once the payment is posted. Posting holds the row locks of the settlement totals
+    it changed, so a concurrent payment to the same order or shipment has either committed (and is counted now) or
+    waits for this one: of two cashiers paying the last 100.00 of an order, the second is refused instead of paying
+    it twice (the check before saving read the totals without a lock)."""
+    keys = {(ln.order_id, ln.shipment_id) for ln in lines}
+    if not keys:
+        return
+    order_ids = sorted({o for o, _s in keys if o})
+    shipment_ids = sorted({s for _o, s in keys if s})
+    totals = {(r["order_id"], r["shipment_id"]): (round_money(r["shipped"]), round_money(r["paid"]))
+              for r in ClientSettlementsTotal.objects.filter(
+                  Q(order_id__in=order_ids) | Q(shipment_id__in=shipment_ids),
+                  organization_id=payment.organization_id, partner_id=payment.partner_id)
+              .values("order_id", "shipment_id", "shipped", "paid")}
+    orders = {o["pk"]: o for o in SalesOrder.objects.filter(pk__in=order_ids).values("pk", "amount", "status")}
+    errors: dict[str, list[str]] = {}
+    for n, line in enumerate(lines, start=1):
+        shipped, paid = totals.get((line.order_id, line.shipment_id), (ZERO, ZERO))
+        order = orders.get(line.order_id) if line.order_id else None
+        if order is None:
+            owed = shipped
+        else:
+            owed = shipped if order["status"] == OrderStatus.CLOSED else max(order["amount"], shipped)
+        if paid > owed:
+            left = max(owed - (paid - line.amount), ZERO)
+            errors.setdefault(f"lines.{n}.amount", []).append(
+                _("Line %(n)s: only %(left)s is left to pay on it; the excess %(excess)s would go to the advance.")
+                % {"n": n, "left": _fmt(left), "excess": _fmt(line.amount - left)})
+    if errors:
+        raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
+
+
 def _existing(model: type[Any], key: str | None) -> Any:
     if not key:
         return None
@@ -189,6 +222,7 @@ def register_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation
         if errors:
             raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
         save_document(payment, chosen, user=user, post=True)
+        _refuse_paid_twice(payment, chosen)
         from torg.sales.services import offset_advances
 
         offset_advances(payment.organization_id, payment.partner_id, user=user, date=payment.date)
@@ -204,7 +238,10 @@ def allocate_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation
     _check_allocations(payment, lines, errors)
     if errors:
         raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
-    return save_document(payment, lines, user=user, expected_version=expected_version)  # type: ignore[return-value]
+    with transaction.atomic():
+        save_document(payment, lines, user=user, expected_version=expected_version)
+        _refuse_paid_twice(payment, lines)
+    return payment
 
 
 def advance_held(organization_id: int, partner_id: int) -> Decimal:
