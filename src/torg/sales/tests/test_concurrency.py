@@ -166,3 +166,29 @@ def test_two_people_shipping_the_same_order_line_ship_it_once(
     assert OrderState.objects.get(order=order).state == OrderStateCode.AWAITING_PAYMENT
     for register in (Stock, OrderBacklog, ClientSettlements):
         assert verify_register(register) == [], register.label
+
+
+def test_two_shipments_for_a_client_holding_an_advance_both_post_and_use_it_once(
+        organization: Organization, warehouse: Warehouse, warehouse2: Warehouse, client_partner: Partner,
+        milk: Item, bread: Item, stocked: None, cash_desk: CashDesk, manager: Any) -> None:
+    _require_postgresql()
+    # Different goods from different warehouses: the two shipments share no stock or cost rows, only the client.
+    first = _order(organization, client_partner, warehouse, milk, 3, "100", manager)
+    second = _order(organization, client_partner, warehouse2, bread, 4, "100", manager)
+    # 500.00 paid ahead and kept as an advance: it covers one order and part of the other.
+    register_payment(IncomingPayment(organization=organization, partner=client_partner, method=PaymentMethod.CASH,
+                                     cash_desk=cash_desk, amount=D("500.00"), date=moment("2026-03-10", 11)),
+                     user=manager, idempotency_key="advance", auto_allocate=False)
+
+    results = _run_at_once([
+        lambda o=o: services.create_shipments_from_backlog([services.Pick(o.pk, 1)], user=manager,
+                                                           date=moment("2026-03-11", 10))
+        for o in (first, second)])
+
+    assert [kind for kind, _r in results] == ["ok", "ok"], [repr(r) for k, r in results if k == "error"]
+    assert ClientAdvances.balance(organization=organization, partner=client_partner)["amount"] == D(0)
+    settled = ClientSettlements.balances(["order"], partner=client_partner)
+    assert settled[(first.pk,)]["shipped"] + settled[(second.pk,)]["shipped"] == D("700.00")
+    assert settled[(first.pk,)]["paid"] + settled[(second.pk,)]["paid"] == D("500.00")
+    assert services.client_debt(organization.pk, client_partner.pk) == D("200.00")
+    _settlement_registers_verify()
