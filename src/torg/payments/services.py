@@ -161,7 +161,9 @@ def _refuse_paid_twice(payment: IncomingPayment, lines: Sequence[PaymentAllocati
                   Q(order_id__in=order_ids) | Q(shipment_id__in=shipment_ids),
                   organization_id=payment.organization_id, partner_id=payment.partner_id)
               .values("order_id", "shipment_id", "shipped", "paid")}
-    orders = {o["pk"]: o for o in SalesOrder.objects.filter(pk__in=order_ids).values("pk", "amount", "status")}
+    # An object owes at least what shipped: only one paid beyond that needs its order's amount and status.
+    beyond = sorted({o for (o, _s), (shipped, paid) in totals.items() if o and paid > shipped})
+    orders = {o["pk"]: o for o in SalesOrder.objects.filter(pk__in=beyond).values("pk", "amount", "status")}
     errors: dict[str, list[str]] = {}
     for n, line in enumerate(lines, start=1):
         shipped, paid = totals.get((line.order_id, line.shipment_id), (ZERO, ZERO))

@@ -416,6 +416,8 @@ class SalesOrder(Document):
                                            quantity=line.quantity, amount=line.amount)
 
     def after_movements_written(self, changed: dict[Register, set[str]], previous_date: Any) -> None:
+        if getattr(self, "_state_refreshed_by_caller", False):
+            return  # save_order refreshes it once its payment stages are written too (they were not yet)
         from torg.sales.states import refresh_order_states
 
         refresh_order_states([self.pk])

@@ -195,11 +195,14 @@ def agreement_prices(agreement: TradeAgreement | None, item_ids: Iterable[int], 
 
 def fill_line_prices(document: Any, lines: Sequence[Any]) -> None:
     """Lines without a price get the agreement's price and its discount."""
+    unpriced = [ln.item_id for ln in lines if ln.item_id and not ln.price]
+    if not unpriced:
+        return  # every line has its price (a status change re-saves the lines as they are): nothing to look up
     agreement = document.agreement
     if agreement is None:
         return
     day = timezone.localtime(document.date).date() if document.date else timezone.localdate()
-    prices = agreement_prices(agreement, [ln.item_id for ln in lines if ln.item_id], day)
+    prices = agreement_prices(agreement, unpriced, day)
     for line in lines:
         if not line.price and line.item_id in prices:
             line.price = prices[line.item_id]
@@ -465,8 +468,8 @@ def _check_securing_of_shipped_lines(order: SalesOrder, lines: Sequence[SalesOrd
     """A line that has shipped keeps whether it is reserved: its shipments took (or did not take) the reserve as
     it was then, so reserving it afterwards would hold its shipped part reserved for ever, and un-reserving it
     would leave their reserve taken twice."""
-    if not order.pk:
-        return
+    if not order.pk or order.status == OrderStatus.NOT_AGREED:
+        return  # a line that has shipped keeps its order agreed: un-agreeing would take back its backlog
     shipped = shipped_quantities(order.pk)
     if not shipped:
         return
@@ -530,7 +533,11 @@ def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Se
             if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(order, deviations):
                 _send_to_approval(order, deviations, user, requested=order.status)
         _check_payment_terms(order, lines, user)
-        save_document(order, lines, user=user, expected_version=expected_version, post=post)
+        order._state_refreshed_by_caller = True  # type: ignore[attr-defined]
+        try:
+            save_document(order, lines, user=user, expected_version=expected_version, post=post)
+        finally:
+            del order._state_refreshed_by_caller  # type: ignore[attr-defined]
         _replace_stages(order, stages)
         pending = getattr(order, "_pending_approval", None)
         if pending is not None:

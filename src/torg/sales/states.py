@@ -183,10 +183,13 @@ def refresh_order_states(order_ids: Iterable[int]) -> None:
         (changed_rows if order.pk in existing else new_rows).append(row)
     if new_rows:
         OrderState.objects.bulk_create(new_rows)
-    if changed_rows:
-        OrderState.objects.bulk_update(changed_rows, ["state", "event_date", "paid_amount", "paid_percent",
-                                                      "shipped_amount", "shipped_percent", "debt",
-                                                      "issue_difference", "updated_at"])
+    fields = ["state", "event_date", "paid_amount", "paid_percent", "shipped_amount", "shipped_percent", "debt",
+              "issue_difference", "updated_at"]
+    if len(changed_rows) == 1:  # the usual case, one order: a plain UPDATE costs a fraction of bulk_update's CASE
+        row = changed_rows[0]
+        OrderState.objects.filter(pk=row.order_id).update(**{name: getattr(row, name) for name in fields})
+    elif changed_rows:
+        OrderState.objects.bulk_update(changed_rows, fields)
     if closing:
         # Everything is shipped and paid: the order's movements are the same closed or not, so only the
         # status changes (users of 1C complain that orders stay "ready to close" for ever).
