@@ -120,7 +120,6 @@ def collect_figures(order_ids: Sequence[int]) -> dict[int, OrderFigures]:
         GoodsToIssueTotal,
         OrderBacklogTotal,
         ReservesTotal,
-        Shipment,
         ShipmentLine,
     )
 
@@ -138,9 +137,11 @@ def collect_figures(order_ids: Sequence[int]) -> dict[int, OrderFigures]:
                                                                           "quantity"):
         figures[row["order_id"]].reserved[(row["warehouse_id"], row["item_id"])] = Decimal(str(row["quantity"]))
     shipment_orders: dict[int, set[int]] = defaultdict(set)
-    for shipment_id, order_id in (ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
-                                  .values_list("document_id", "order_id").distinct()):
+    shipment_dates: dict[int, dt.datetime] = {}
+    for shipment_id, order_id, when in (ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
+                                        .values_list("document_id", "order_id", "document__date").distinct()):
         shipment_orders[shipment_id].add(order_id)
+        shipment_dates[shipment_id] = when
     if shipment_orders:
         for row in GoodsToIssueTotal.objects.filter(shipment_id__in=list(shipment_orders)).exclude(quantity=0) \
                 .values("shipment_id", "quantity"):
@@ -150,9 +151,9 @@ def collect_figures(order_ids: Sequence[int]) -> dict[int, OrderFigures]:
                     f.to_issue = True
                 else:
                     f.issue_difference = True
-        for row in (Shipment.objects.filter(pk__in=list(shipment_orders)).values("id", "date")):
-            day = timezone.localtime(row["date"]).date()
-            for order_id in shipment_orders[row["id"]]:
+        for shipment_id, when in shipment_dates.items():
+            day = timezone.localtime(when).date()
+            for order_id in shipment_orders[shipment_id]:
                 f = figures[order_id]
                 f.last_shipment = max(f.last_shipment or day, day)
     return figures
@@ -167,10 +168,15 @@ def refresh_order_states(order_ids: Iterable[int]) -> None:
     ids = sorted({int(i) for i in order_ids if i})
     if not ids:
         return
-    orders = list(SalesOrder.objects.filter(pk__in=ids).prefetch_related("lines", "stages"))
+    orders = list(SalesOrder.objects.filter(pk__in=ids).select_related("state").prefetch_related("lines", "stages"))
     figures = collect_figures(ids)
     auto_close = SystemSettings.get().close_orders_automatically
-    existing = set(OrderState.objects.filter(order_id__in=ids).values_list("order_id", flat=True))
+    existing = set()
+    for order in orders:
+        try:
+            existing.add(order.state.order_id)
+        except OrderState.DoesNotExist:
+            pass
     new_rows, changed_rows, closing = [], [], []
     for order in orders:
         ev = evaluate(order, list(order.lines.all()), figures[order.pk], auto_close=auto_close)
