@@ -324,15 +324,16 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def snapshot(document: models.Model) -> dict[str, Any]:
-    """Header fields and lines as plain values, for the change log."""
+def snapshot(document: models.Model, *, with_lines: bool = True) -> dict[str, Any]:
+    """Header fields and lines as plain values, for the change log (`with_lines=False`: the header only, when
+    the lines are not being changed)."""
     header = {
         f.attname: _json_value(getattr(document, f.attname))
         for f in document._meta.concrete_fields
         if f.editable and f.name not in {"id", "version", "updated_at", "created_at", "posted"}
     }
     result: dict[str, Any] = {"header": header}
-    if hasattr(document, "lines") and document.pk:
+    if with_lines and hasattr(document, "lines") and document.pk:
         line_model = document.lines.model  # type: ignore[attr-defined]
         names = [f.attname for f in line_model._meta.concrete_fields if f.name not in {"id", "document"}]
         result["lines"] = [
@@ -608,7 +609,7 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
                       "Reload it to see their changes, then make yours again.") % {"doc": current},
                 )
             refuse_locked_dates(lock, current.date, document.date)
-            before = snapshot(current)
+            before = snapshot(current, with_lines=lines is not None)
             was_posted = current.posted
             document.version = current.version + 1
             document.posted = was_posted
@@ -616,7 +617,7 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
             document.save()
             if lines is not None:
                 _replace_lines(document, lines, new=False)
-            changes = diff_snapshots(before, snapshot(document))
+            changes = diff_snapshots(before, snapshot(document, with_lines=lines is not None))
             if changes:
                 entries.append((ChangeLogEntry.Action.CHANGED, changes))
             if was_posted and (changes or post):

@@ -5,7 +5,7 @@ returns the document the first one made and registers nothing again.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -40,6 +40,30 @@ class OpenItem:
     remaining: Decimal
 
 
+def _settled(organization_id: int, partner_id: int, order_ids: Iterable[int] | None = None,
+             shipment_ids: Iterable[int] | None = None) -> dict[tuple[int | None, int | None], tuple[Decimal, Decimal]]:
+    """(order, shipment) → (shipped, paid) of the client, all of it or only these orders and shipments."""
+    qs = ClientSettlementsTotal.objects.filter(organization_id=organization_id, partner_id=partner_id)
+    if order_ids is not None or shipment_ids is not None:
+        qs = qs.filter(Q(order_id__in=list(order_ids or [])) | Q(shipment_id__in=list(shipment_ids or [])))
+    return {(r["order_id"], r["shipment_id"]): (round_money(r["shipped"]), round_money(r["paid"]))
+            for r in qs.values("order_id", "shipment_id", "shipped", "paid")}
+
+
+def _open_orders(organization_id: int, partner_id: int, order_ids: Iterable[int] | None = None) -> Any:
+    """The client's orders that can be paid: posted and agreed."""
+    qs = (SalesOrder.objects.filter(organization_id=organization_id, partner_id=partner_id, posted=True)
+          .exclude(status__in=[OrderStatus.NOT_AGREED]))
+    return qs if order_ids is None else qs.filter(pk__in=list(order_ids))
+
+
+def _left_on_order(order: SalesOrder, settled: dict[tuple[int | None, int | None], tuple[Decimal, Decimal]]) -> Decimal:
+    """What is left to pay on an order: its amount (what shipped, once closed) less what is paid."""
+    shipped, already = settled.get((order.pk, None), (ZERO, ZERO))
+    owed = shipped if order.status == OrderStatus.CLOSED else max(order.amount, shipped)
+    return owed - already
+
+
 def open_items(organization_id: int, partner_id: int) -> list[OpenItem]:
     """What the client has to pay, oldest due first: agreed orders not fully paid, and unpaid shipments
     made without an order."""
@@ -47,22 +71,17 @@ def open_items(organization_id: int, partner_id: int) -> list[OpenItem]:
 
     from torg.sales.settlements import _credit_due
 
-    paid = {(r["order_id"], r["shipment_id"]): (round_money(r["shipped"]), round_money(r["paid"]))
-            for r in ClientSettlementsTotal.objects.filter(organization_id=organization_id, partner_id=partner_id)
-            .values("order_id", "shipment_id", "shipped", "paid")}
-    orders = list(SalesOrder.objects.filter(organization_id=organization_id, partner_id=partner_id, posted=True)
-                  .exclude(status__in=[OrderStatus.NOT_AGREED]).prefetch_related("stages"))
+    paid = _settled(organization_id, partner_id)
+    orders = list(_open_orders(organization_id, partner_id).prefetch_related("stages"))
     credit_due = _credit_due({o.pk: o for o in orders}, [o.pk for o in orders])
     items = []
     for order in orders:
-        shipped, already = paid.get((order.pk, None), (ZERO, ZERO))
-        owed = shipped if order.status == OrderStatus.CLOSED else max(order.amount, shipped)
-        if owed - already <= 0:
+        left = _left_on_order(order, paid)
+        if left <= 0:
             continue
         stage_dates = [s.due_date for s in order.stages.all() if s.due_date]
         due = min(stage_dates) if stage_dates else credit_due.get(order.pk)
-        items.append(OpenItem(order.pk, None, str(order), due or timezone.localtime(order.date).date(),
-                              owed - already))
+        items.append(OpenItem(order.pk, None, str(order), due or timezone.localtime(order.date).date(), left))
     shipment_ids = [s for (o, s) in paid if o is None and s is not None]
     for shipment in Shipment.objects.filter(pk__in=shipment_ids):
         shipped, already = paid[(None, shipment.pk)]
@@ -71,6 +90,27 @@ def open_items(organization_id: int, partner_id: int) -> list[OpenItem]:
                                   shipment.due_date or timezone.localtime(shipment.date).date(), shipped - already))
     items.sort(key=lambda i: (i.due or dt.date.max, i.order_id or 0, i.shipment_id or 0))
     return items
+
+
+def left_to_pay(organization_id: int, partner_id: int,
+                keys: Iterable[tuple[int | None, int | None]]) -> dict[tuple[int | None, int | None], Decimal]:
+    """What is left to pay on these (order, shipment) of the client — the open ones only (open_items' figures,
+    without reading the rest of the client's objects and their due dates)."""
+    keys = set(keys)
+    order_ids = {o for o, s in keys if o and not s}
+    shipment_ids = {s for o, s in keys if s and not o}
+    if not order_ids and not shipment_ids:
+        return {}
+    settled = _settled(organization_id, partner_id, order_ids, shipment_ids)
+    result: dict[tuple[int | None, int | None], Decimal] = {}
+    for order in _open_orders(organization_id, partner_id, order_ids) if order_ids else []:
+        left = _left_on_order(order, settled)
+        if left > 0:
+            result[(order.pk, None)] = left
+    for (o, s), (shipped, already) in settled.items():
+        if o is None and s in shipment_ids and shipped - already > 0:
+            result[(None, s)] = shipped - already
+    return result
 
 
 def suggest_allocation(organization_id: int, partner_id: int, amount: Decimal,
@@ -114,8 +154,8 @@ def _check_allocations(payment: IncomingPayment, lines: Sequence[PaymentAllocati
                        errors: dict[str, list[str]]) -> None:
     """Each line pays one of the client's orders or shipments, never above what is left of it; the lines never
     add up to more than the payment."""
-    remaining = {(i.order_id, i.shipment_id): i.remaining
-                 for i in open_items(payment.organization_id, payment.partner_id)}
+    remaining = left_to_pay(payment.organization_id, payment.partner_id,
+                            [(ln.order_id, ln.shipment_id) for ln in lines])
     if payment.pk:  # this payment's own earlier allocation is not "paid by someone else"
         for ln in PaymentAllocation.objects.filter(document_id=payment.pk, document__posted=True):
             key = (ln.order_id, ln.shipment_id)
@@ -214,7 +254,8 @@ def register_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation
     payment.idempotency_key = idempotency_key or None
 
     def create() -> IncomingPayment:
-        errors = clean_document(payment, lines or [], exclude=["number", "author", "version"])
+        # The idempotency key is not checked for uniqueness here: a repeated key returns the first payment.
+        errors = clean_document(payment, lines or [], exclude=["number", "author", "version", "idempotency_key"])
         errors.update(_validate(payment))
         chosen = list(lines) if lines is not None else []
         if not errors and lines is None and auto_allocate:
@@ -255,7 +296,7 @@ def refund(refund_doc: Refund, *, user: Any = None, idempotency_key: str | None 
     refund_doc.idempotency_key = idempotency_key or None
 
     def create() -> Refund:
-        errors = clean_document(refund_doc, None, exclude=["number", "author", "version"])
+        errors = clean_document(refund_doc, None, exclude=["number", "author", "version", "idempotency_key"])
         errors.update(_validate(refund_doc))
         if errors:
             raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Q, Sum, prefetch_related_objects
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -31,6 +32,7 @@ from torg.core.errors import CoreError, ErrorCode
 from torg.core.models import ChangeLogEntry
 from torg.core.money import allocate, round_money
 from torg.core.permissions import Cap, has_capability
+from torg.core.posting import ShortageError
 from torg.sales.models import (
     AdvanceOffset,
     AdvanceOffsetLine,
@@ -43,6 +45,7 @@ from torg.sales.models import (
     GoodsIssueLine,
     GoodsToIssueTotal,
     OrderApproval,
+    OrderBacklog,
     OrderBacklogTotal,
     OrderPaymentStage,
     OrderStatus,
@@ -364,7 +367,13 @@ def agreement_deviations(order: SalesOrder, lines: Sequence[SalesOrderLine],
     live = [ln for ln in lines if not ln.cancelled]
     prices = agreement_prices(agreement, [ln.item_id for ln in live], day)
     max_discount = agreement.discount_percent + agreement.max_manual_discount
-    names = dict(Item.objects.filter(pk__in={ln.item_id for ln in live}).values_list("pk", "name"))
+    names: dict[int, str] = {}
+
+    def name(item_id: int) -> str:  # read once, and only when a line departs from the agreement
+        if not names:
+            names.update(Item.objects.filter(pk__in={ln.item_id for ln in live}).values_list("pk", "name"))
+        return names.get(item_id, "")
+
     for n, line in enumerate(lines, start=1):
         if line.cancelled:
             continue
@@ -372,11 +381,11 @@ def agreement_deviations(order: SalesOrder, lines: Sequence[SalesOrderLine],
         if listed is not None and line.price < listed:
             result.append(Deviation("price", "pricing", n, _(
                 "Line %(n)s, “%(item)s”: price %(price)s is below the agreement's price %(listed)s") % {
-                "n": n, "item": names.get(line.item_id, ""), "price": _fmt(line.price), "listed": _fmt(listed)}))
+                "n": n, "item": name(line.item_id), "price": _fmt(line.price), "listed": _fmt(listed)}))
         if line.discount_percent > max_discount:
             result.append(Deviation("discount", "pricing", n, _(
                 "Line %(n)s, “%(item)s”: discount %(d)s%% is above the allowed %(max)s%%") % {
-                "n": n, "item": names.get(line.item_id, ""), "d": _plain(line.discount_percent),
+                "n": n, "item": name(line.item_id), "d": _plain(line.discount_percent),
                 "max": _plain(max_discount)}))
         if line.warehouse_id and agreement.warehouse_id and line.warehouse_id != agreement.warehouse_id:
             result.append(Deviation("warehouse", "logistic", n, _(
@@ -385,8 +394,8 @@ def agreement_deviations(order: SalesOrder, lines: Sequence[SalesOrderLine],
         result.append(Deviation("warehouse", "logistic", None,
                                 _("The order ships from another warehouse than the agreement's")))
     if agreement.payment_schedule_id:
-        template = [(s.kind, Decimal(s.percent), s.days)
-                    for s in agreement.payment_schedule.stages.all()]  # type: ignore[union-attr]
+        template = [(s.kind, Decimal(s.percent), s.days) for s in PaymentScheduleStage.objects
+                    .filter(schedule_id=agreement.payment_schedule_id).order_by("pk")]
         mine = [(s.kind, Decimal(s.percent), s.days) for s in stages]
         if template != mine:
             result.append(Deviation("schedule", "financial", None,
@@ -416,6 +425,9 @@ def _check_payment_terms(order: SalesOrder, lines: Sequence[SalesOrderLine], use
     live = [ln for ln in lines if not ln.cancelled]
     reserving = any(ln.securing == Securing.RESERVE for ln in live)
     releasing = order.status == OrderStatus.TO_SHIP or any(ln.securing == Securing.SHIP for ln in live)
+    if not (releasing and order.advance_amount + order.prepayment_amount > 0
+            or reserving and order.advance_amount > 0):
+        return  # nothing has to be paid first
     paid = order_paid(order.pk)
     if releasing and order.advance_amount + order.prepayment_amount > paid:
         need = order.advance_amount + order.prepayment_amount
@@ -533,12 +545,13 @@ def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Se
             if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(order, deviations):
                 _send_to_approval(order, deviations, user, requested=order.status)
         _check_payment_terms(order, lines, user)
+        created = order.pk is None
         order._state_refreshed_by_caller = True  # type: ignore[attr-defined]
         try:
             save_document(order, lines, user=user, expected_version=expected_version, post=post)
         finally:
             del order._state_refreshed_by_caller  # type: ignore[attr-defined]
-        _replace_stages(order, stages)
+        _replace_stages(order, stages, new=created)
         pending = getattr(order, "_pending_approval", None)
         if pending is not None:
             # A newer request replaces one still waiting: the approver decides on the order as it is now.
@@ -548,16 +561,19 @@ def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Se
             del order._pending_approval
         from torg.sales.states import refresh_order_states
 
-        refresh_order_states([order.pk])
+        refresh_order_states([order.pk], loaded={order.pk: (order, lines, stages)})
     return order
 
 
-def _replace_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage]) -> None:
-    existing = [(s.kind, s.percent, s.amount, s.days, s.due_date) for s in order.stages.all()]
-    wanted = [(s.kind, Decimal(s.percent), s.amount, s.days, s.due_date) for s in stages]
-    if existing == wanted:
-        return
-    order.stages.all().delete()
+def _replace_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage], *, new: bool = False) -> None:
+    """Write the order's payment stages when they differ from the stored ones (`new`: the order was just
+    created, it has none)."""
+    if not new:
+        existing = [(s.kind, s.percent, s.amount, s.days, s.due_date) for s in order.stages.all()]
+        wanted = [(s.kind, Decimal(s.percent), s.amount, s.days, s.due_date) for s in stages]
+        if existing == wanted:
+            return
+        order.stages.all().delete()
     for stage in stages:
         stage.pk = None
         stage.order = order
@@ -603,19 +619,42 @@ def set_order_status(order: SalesOrder, status: str, *, user: Any = None) -> Sal
     if status == OrderStatus.CLOSED:
         return close_order(order, user=user)
     with transaction.atomic():
-        current = SalesOrder.objects.select_for_update().get(pk=order.pk)
+        current = SalesOrder.objects.select_for_update(of=("self",)).select_related("agreement").get(pk=order.pk)
         if current.status == OrderStatus.CLOSED:
             raise CoreError(ErrorCode.INVALID, _("%(doc)s is closed: its status no longer changes.") % {"doc": current})
         if current.deletion_mark:
             raise CoreError(ErrorCode.DELETION_MARKED, _("%(doc)s is marked for deletion.") % {"doc": current})
-        lines = _lines_of(current)
-        stages = list(current.stages.all())
+        prefetch_related_objects([current], "lines", "stages")
+        lines, stages = list(current.lines.all()), list(current.stages.all())
         current.status = status
         if status == OrderStatus.NOT_AGREED:
             current.approval = ApprovalState.NOT_NEEDED
-        elif current.agreed_at is None:
-            current.agreed_at = timezone.now()
-        save_order(current, lines, stages=stages, user=user, expected_version=current.version, post=True)
+        else:
+            if current.agreed_at is None:
+                current.agreed_at = timezone.now()
+            # Only the status changes: the lines and stages stay as they were saved and checked; the agreement
+            # must still be in force, and the order still keeps to it or goes to approval.
+            check_agreement(current.agreement, current.organization_id, current.partner_id,
+                            timezone.localtime(current.date).date())
+            deviations = agreement_deviations(current, lines, stages)
+            if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(current,
+                                                                                                   deviations):
+                _send_to_approval(current, deviations, user, requested=status)
+        _check_payment_terms(current, lines, user)
+        current._state_refreshed_by_caller = True  # type: ignore[attr-defined]
+        try:
+            save_document(current, None, user=user, expected_version=current.version, post=True)
+        finally:
+            del current._state_refreshed_by_caller  # type: ignore[attr-defined]
+        pending = getattr(current, "_pending_approval", None)
+        if pending is not None:
+            current.approvals.filter(decision=OrderApproval.Decision.PENDING).delete()
+            pending.order = current
+            pending.save()
+            del current._pending_approval
+        from torg.sales.states import refresh_order_states
+
+        refresh_order_states([current.pk], loaded={current.pk: (current, lines, stages)})
     order.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
     return current
 
@@ -818,8 +857,8 @@ def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, po
     if not picks:
         raise _invalid({"lines": [_("Choose at least one line to ship.")]})
     order_ids = sorted({p.order_id for p in picks})
-    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids)}
-    lines = {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=order_ids)}
+    known = _Orders.read(order_ids)
+    orders, lines = known.orders, known.lines
     left = {(r["order_id"], int(r["line_code"] or 0)): Decimal(str(r["quantity"]))
             for r in OrderBacklogTotal.objects.filter(order_id__in=order_ids).values("order_id", "line_code",
                                                                                     "quantity")}
@@ -862,7 +901,7 @@ def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, po
                                        warehouse_id=ln.warehouse_id or o.warehouse_id, quantity=q, price=ln.price,
                                        discount_percent=ln.discount_percent, vat_rate=ln.vat_rate)
                           for o, ln, q in picked]
-            save_shipment(shipment, ship_lines, user=user, post=post)
+            save_shipment(shipment, ship_lines, user=user, post=post, _known=known)
             for order_id in sorted({o.pk for o, _ln, _q in picked}):
                 link_documents(orders[order_id], shipment)
             shipments.append(shipment)
@@ -870,11 +909,24 @@ def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, po
 
 
 # ============================================================= shipments
-def _check_shipment_lines(shipment: Shipment, lines: Sequence[ShipmentLine], user: Any) -> dict[str, list[str]]:
+@dataclass
+class _Orders:
+    """The orders a shipment ships from and their lines, read once (by the backlog, or by the check)."""
+
+    orders: dict[int, SalesOrder]
+    lines: dict[tuple[int, int], SalesOrderLine]
+
+    @classmethod
+    def read(cls, order_ids: Iterable[int]) -> _Orders:
+        ids = sorted(set(order_ids))
+        return cls({o.pk: o for o in SalesOrder.objects.filter(pk__in=ids)},
+                   {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=ids)})
+
+
+def _check_shipment_lines(shipment: Shipment, lines: Sequence[ShipmentLine], user: Any,
+                          known: _Orders) -> dict[str, list[str]]:
     errors: dict[str, list[str]] = {}
-    order_ids = {ln.order_id for ln in lines if ln.order_id}
-    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids)}
-    order_lines = {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=order_ids)}
+    orders, order_lines = known.orders, known.lines
     beyond_allowed = has_capability(user, Cap.SALES_BEYOND_ORDER)
     for n, line in enumerate(lines, start=1):
         if line.order_id is None:
@@ -909,7 +961,7 @@ def _check_shipment_lines(shipment: Shipment, lines: Sequence[ShipmentLine], use
 
 def _check_over_shipment(shipment: Shipment, lines: Sequence[ShipmentLine]) -> None:
     """Name order, line, ordered, shipped and asked when a line ships more than its order line has left.
-    (The backlog register's control refuses it anyway; this says it in the user's words.)"""
+    (The backlog register's control refuses it; this says it in the user's words: `_explain_backlog_shortage`.)"""
     asked: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
     for line in lines:
         if line.order_id and line.order_line_code:
@@ -917,7 +969,7 @@ def _check_over_shipment(shipment: Shipment, lines: Sequence[ShipmentLine]) -> N
     if not asked:
         return
     order_ids = {o for o, _c in asked}
-    ordered = {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=order_ids)}
+    ordered = _Orders.read(order_ids).lines
     shipped: dict[tuple[int, int], Decimal] = defaultdict(lambda: ZERO)
     qs = ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
     if shipment.pk:
@@ -977,7 +1029,7 @@ def _check_credit(shipment: Shipment, user: Any) -> None:
 
 
 def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: Any = None,
-                  expected_version: int | None = None, post: bool = False) -> Shipment:
+                  expected_version: int | None = None, post: bool = False, _known: _Orders | None = None) -> Shipment:
     """Create or change a shipment; with `post` post it and offset the client's advance against it."""
     if shipment.manager_id is None and getattr(user, "pk", None):
         shipment.manager = user
@@ -986,13 +1038,13 @@ def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: An
         line.compute()
     errors = clean_document(shipment, lines, exclude=["number", "author", "version"])
     _check_lines(lines, errors)
-    errors.update(_check_shipment_lines(shipment, lines, user))
+    known = _known if _known is not None else _Orders.read(ln.order_id for ln in lines if ln.order_id)
+    errors.update(_check_shipment_lines(shipment, lines, user, known))
     if errors:
         raise _invalid(errors)
-    _check_over_shipment(shipment, lines)
     shipment.amount = sum((_with_vat(ln, shipment.prices_include_vat) for ln in lines), ZERO)
     shipment.vat_amount = sum((ln.vat_amount for ln in lines), ZERO)
-    with transaction.atomic():
+    with _explain_backlog_shortage(shipment, lines), transaction.atomic():
         was_posted = bool(shipment.pk) and Shipment.objects.filter(pk=shipment.pk, posted=True).exists()
         save_document(shipment, lines, user=user, expected_version=expected_version, post=post)
         if post or was_posted:
@@ -1001,10 +1053,21 @@ def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: An
     return shipment
 
 
+@contextmanager
+def _explain_backlog_shortage(shipment: Shipment, lines: Sequence[ShipmentLine]) -> Iterator[None]:
+    """A shipment the order backlog refuses is refused in the user's words when it ships more than ordered
+    (order, line, ordered, shipped, asked); other shortfalls keep the register's message."""
+    try:
+        yield
+    except ShortageError as exc:
+        if any(f.register is OrderBacklog for f in exc.shortfalls):
+            _check_over_shipment(shipment, lines)
+        raise
+
+
 def post_shipment(shipment: Shipment, *, user: Any = None) -> Shipment:
     lines = list(shipment.lines.order_by("line_no"))
-    _check_over_shipment(shipment, lines)
-    with transaction.atomic():
+    with _explain_backlog_shortage(shipment, lines), transaction.atomic():
         post_document(shipment, user=user)
         _check_credit(shipment, user)
         offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)

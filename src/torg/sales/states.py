@@ -1,23 +1,23 @@
 """The computed state of sales orders (состояние заказа), derived from registers after every posting.
 
 `evaluate()` is a pure function of an order and the register figures about it; `refresh_order_states()`
-reads those figures for a batch of orders in a fixed number of queries and rewrites their OrderState rows.
+reads those figures for a batch of orders in one statement and rewrites their OrderState rows.
 The conditions are evaluated in the reference's order, first match wins (DESIGN.md).
 """
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Sum
+from django.db import connection
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from torg.catalogs.models import ItemKind
-from torg.core.money import round_money
+from torg.core.money import round_money, round_quantity
 
 ZERO = Decimal(0)
 HUNDRED = Decimal(100)
@@ -30,7 +30,6 @@ class OrderFigures:
     paid: Decimal = ZERO  # payments allocated to the order and advances offset to it
     shipped: Decimal = ZERO  # amount shipped against the order (with VAT)
     backlog: Decimal = ZERO  # quantity released and not yet shipped
-    reserved: dict[tuple[int, int], Decimal] = field(default_factory=dict)  # (warehouse, item) → reserved
     to_issue: bool = False  # an order-based warehouse still has to issue goods sold on it
     issue_difference: bool = False  # it issued other quantities than were sold
     last_shipment: dt.date | None = None
@@ -54,13 +53,16 @@ def _percent(part: Decimal, whole: Decimal) -> Decimal:
     return (part * HUNDRED / whole).quantize(Decimal("0.01"))
 
 
-def _stage_date(order: Any, kind: str) -> dt.date | None:
-    dates = [s.due_date for s in order.stages.all() if s.kind == kind and s.due_date]
+def _stage_date(stages: Sequence[Any], kind: str) -> dt.date | None:
+    dates = [s.due_date for s in stages if s.kind == kind and s.due_date]
     return min(dates) if dates else None
 
 
-def evaluate(order: Any, lines: Sequence[Any], figures: OrderFigures, *, auto_close: bool) -> Evaluated:
-    """The state of a posted or unposted order, first matching condition wins."""
+def evaluate(order: Any, lines: Sequence[Any], figures: OrderFigures, *, auto_close: bool,
+             stages: Sequence[Any] | None = None) -> Evaluated:
+    """The state of a posted or unposted order, first matching condition wins (stages: the order's payment
+    stages, read from it when not given)."""
+    stages = list(order.stages.all()) if stages is None else stages
     from torg.sales.models import OrderStateCode as S
     from torg.sales.models import OrderStatus, Securing, StageKind
 
@@ -89,11 +91,11 @@ def evaluate(order: Any, lines: Sequence[Any], figures: OrderFigures, *, auto_cl
     to_pay_before_shipping = order.advance_amount + order.prepayment_amount
     nothing_left = released_all and figures.backlog <= 0
     if order.status == OrderStatus.TO_SECURE and to_pay_before_securing > 0 and paid < to_pay_before_securing:
-        return done(S.AWAITING_ADVANCE, _stage_date(order, StageKind.ADVANCE))
+        return done(S.AWAITING_ADVANCE, _stage_date(stages, StageKind.ADVANCE))
     if not released_all and any(ln.securing == Securing.NONE and ln.item_kind == ItemKind.GOODS for ln in live):
         return done(S.READY_TO_SECURE, ship_by)
     if order.prepayment_amount > 0 and paid < to_pay_before_shipping and not nothing_left:
-        return done(S.AWAITING_PREPAYMENT, _stage_date(order, StageKind.PREPAYMENT))
+        return done(S.AWAITING_PREPAYMENT, _stage_date(stages, StageKind.PREPAYMENT))
     if any(ln.securing == Securing.ON_ARRIVAL and ln.item_kind == ItemKind.GOODS for ln in live):
         return done(S.AWAITING_SUPPLY, ship_by)
     if not released_all and any(ln.securing != Securing.SHIP for ln in live):
@@ -103,9 +105,9 @@ def evaluate(order: Any, lines: Sequence[Any], figures: OrderFigures, *, auto_cl
     if figures.backlog > 0:
         return done(S.SHIPPING, ship_by)
     if paid < max(shipped, amount):
-        credit = _stage_date(order, StageKind.CREDIT)
+        credit = _stage_date(stages, StageKind.CREDIT)
         if credit is None and figures.last_shipment is not None:
-            days = max((s.days for s in order.stages.all() if s.kind == StageKind.CREDIT), default=0)
+            days = max((s.days for s in stages if s.kind == StageKind.CREDIT), default=0)
             credit = figures.last_shipment + dt.timedelta(days=days)
         return done(S.AWAITING_PAYMENT, credit)
     if auto_close:
@@ -113,54 +115,65 @@ def evaluate(order: Any, lines: Sequence[Any], figures: OrderFigures, *, auto_cl
     return done(S.READY_TO_CLOSE)
 
 
-def collect_figures(order_ids: Sequence[int]) -> dict[int, OrderFigures]:
-    """Register figures of many orders in a fixed number of queries."""
-    from torg.sales.models import (
-        ClientSettlementsTotal,
-        GoodsToIssueTotal,
-        OrderBacklogTotal,
-        ReservesTotal,
-        ShipmentLine,
+def _figures_sql(n: int) -> str:
+    """One statement for the register figures of n orders: four parts told apart by their first column, every
+    value as text so that the parts line up on any database."""
+    from torg.sales.models import ClientSettlementsTotal, GoodsToIssueTotal, OrderBacklogTotal, Shipment, ShipmentLine
+
+    marks = ", ".join(["%s"] * n)
+    settlements, backlog = ClientSettlementsTotal._meta.db_table, OrderBacklogTotal._meta.db_table
+    lines, shipments, to_issue = ShipmentLine._meta.db_table, Shipment._meta.db_table, GoodsToIssueTotal._meta.db_table
+    shipped = (f'SELECT DISTINCT l.order_id, l.document_id, d."date" AS shipped_at FROM {lines} l JOIN {shipments} d '
+               f"ON d.id = l.document_id WHERE l.order_id IN ({marks}) AND d.posted")
+    return (
+        f"SELECT 's', order_id, CAST(SUM(shipped) AS TEXT), CAST(SUM(paid) AS TEXT) FROM {settlements} "
+        f"WHERE order_id IN ({marks}) GROUP BY order_id "
+        f"UNION ALL SELECT 'b', order_id, CAST(SUM(quantity) AS TEXT), NULL FROM {backlog} "
+        f"WHERE order_id IN ({marks}) GROUP BY order_id "
+        f"UNION ALL SELECT 'd', order_id, CAST(MAX(shipped_at) AS TEXT), NULL FROM ({shipped}) sd GROUP BY order_id "
+        f"UNION ALL SELECT 'i', sd.order_id, CAST(SUM(CASE WHEN g.quantity > 0 THEN 1 ELSE 0 END) AS TEXT), "
+        f"CAST(SUM(CASE WHEN g.quantity < 0 THEN 1 ELSE 0 END) AS TEXT) FROM ({shipped}) sd "
+        f"JOIN {to_issue} g ON g.shipment_id = sd.document_id WHERE g.quantity <> 0 GROUP BY sd.order_id"
     )
 
+
+def _moment(text: str) -> dt.datetime:
+    value = parse_datetime(text.replace("T", " "))
+    if value is None:
+        raise ValueError(f"not a date and time: {text!r}")
+    return value if timezone.is_aware(value) else timezone.make_aware(value, dt.UTC)
+
+
+def collect_figures(order_ids: Sequence[int]) -> dict[int, OrderFigures]:
+    """Register figures of many orders in one statement."""
     figures: dict[int, OrderFigures] = {pk: OrderFigures() for pk in order_ids}
     if not order_ids:
         return figures
-    for row in (ClientSettlementsTotal.objects.filter(order_id__in=order_ids).values("order_id")
-                .annotate(s=Sum("shipped"), p=Sum("paid")).order_by()):
-        f = figures[row["order_id"]]
-        f.shipped, f.paid = round_money(row["s"] or 0), round_money(row["p"] or 0)
-    for row in (OrderBacklogTotal.objects.filter(order_id__in=order_ids).values("order_id")
-                .annotate(q=Sum("quantity")).order_by()):
-        figures[row["order_id"]].backlog = Decimal(str(row["q"] or 0))
-    for row in ReservesTotal.objects.filter(order_id__in=order_ids).values("order_id", "warehouse_id", "item_id",
-                                                                          "quantity"):
-        figures[row["order_id"]].reserved[(row["warehouse_id"], row["item_id"])] = Decimal(str(row["quantity"]))
-    shipment_orders: dict[int, set[int]] = defaultdict(set)
-    shipment_dates: dict[int, dt.datetime] = {}
-    for shipment_id, order_id, when in (ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
-                                        .values_list("document_id", "order_id", "document__date").distinct()):
-        shipment_orders[shipment_id].add(order_id)
-        shipment_dates[shipment_id] = when
-    if shipment_orders:
-        for row in GoodsToIssueTotal.objects.filter(shipment_id__in=list(shipment_orders)).exclude(quantity=0) \
-                .values("shipment_id", "quantity"):
-            for order_id in shipment_orders[row["shipment_id"]]:
-                f = figures[order_id]
-                if row["quantity"] > 0:
-                    f.to_issue = True
-                else:
-                    f.issue_difference = True
-        for shipment_id, when in shipment_dates.items():
-            day = timezone.localtime(when).date()
-            for order_id in shipment_orders[shipment_id]:
-                f = figures[order_id]
-                f.last_shipment = max(f.last_shipment or day, day)
+    ids = list(figures)
+    with connection.cursor() as cursor:
+        cursor.execute(_figures_sql(len(ids)), ids * 4)
+        rows = cursor.fetchall()
+    for part, order_id, a, b in rows:
+        f = figures[int(order_id)]
+        if part == "s":
+            f.shipped, f.paid = round_money(Decimal(a or 0)), round_money(Decimal(b or 0))
+        elif part == "b":
+            f.backlog = round_quantity(Decimal(a or 0))
+        elif part == "d":
+            f.last_shipment = timezone.localtime(_moment(a)).date()
+        else:
+            f.to_issue, f.issue_difference = int(a) > 0, int(b) > 0
     return figures
 
 
-def refresh_order_states(order_ids: Iterable[int]) -> None:
-    """Rewrite the computed state of these orders; close the ones that are done when the company wants that."""
+Loaded = tuple[Any, Sequence[Any], Sequence[Any]]  # an order with its lines and payment stages, as saved
+
+
+def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] | None = None) -> None:
+    """Rewrite the computed state of these orders; close the ones that are done when the company wants that.
+
+    `loaded` gives orders the caller holds as they were just saved (with their lines and stages): they are not
+    read again. The company's auto-close setting is read only when an order is done."""
     from torg.core.documents import log_change
     from torg.core.models import ChangeLogEntry, SystemSettings
     from torg.sales.models import OrderState, OrderStateCode, OrderStatus, SalesOrder
@@ -168,34 +181,40 @@ def refresh_order_states(order_ids: Iterable[int]) -> None:
     ids = sorted({int(i) for i in order_ids if i})
     if not ids:
         return
-    orders = list(SalesOrder.objects.filter(pk__in=ids).select_related("state").prefetch_related("lines", "stages"))
+    loaded = dict(loaded or {})
+    missing = [pk for pk in ids if pk not in loaded]
+    if missing:
+        for order in SalesOrder.objects.filter(pk__in=missing).prefetch_related("lines", "stages"):
+            loaded[order.pk] = (order, list(order.lines.all()), list(order.stages.all()))
     figures = collect_figures(ids)
-    auto_close = SystemSettings.get().close_orders_automatically
-    existing = set()
-    for order in orders:
-        try:
-            existing.add(order.state.order_id)
-        except OrderState.DoesNotExist:
-            pass
-    new_rows, changed_rows, closing = [], [], []
-    for order in orders:
-        ev = evaluate(order, list(order.lines.all()), figures[order.pk], auto_close=auto_close)
+    auto_close: bool | None = None
+    rows, closing = [], []
+    for pk in ids:
+        if pk not in loaded:
+            continue  # deleted meanwhile
+        order, lines, stages = loaded[pk]
+        ev = evaluate(order, lines, figures[pk], auto_close=True, stages=stages)
         if ev.state == OrderStateCode.CLOSED and order.status != OrderStatus.CLOSED:
-            closing.append(order)
-        row = OrderState(order_id=order.pk, state=ev.state, event_date=ev.event_date, paid_amount=ev.paid_amount,
-                         paid_percent=ev.paid_percent, shipped_amount=ev.shipped_amount,
-                         shipped_percent=ev.shipped_percent, debt=ev.debt, issue_difference=ev.issue_difference,
-                         updated_at=timezone.now())
-        (changed_rows if order.pk in existing else new_rows).append(row)
-    if new_rows:
-        OrderState.objects.bulk_create(new_rows)
+            if auto_close is None:
+                auto_close = SystemSettings.get().close_orders_automatically
+            if auto_close:
+                closing.append(order)
+            else:
+                ev.state = OrderStateCode.READY_TO_CLOSE
+        rows.append(OrderState(order_id=pk, state=ev.state, event_date=ev.event_date, paid_amount=ev.paid_amount,
+                               paid_percent=ev.paid_percent, shipped_amount=ev.shipped_amount,
+                               shipped_percent=ev.shipped_percent, debt=ev.debt,
+                               issue_difference=ev.issue_difference, updated_at=timezone.now()))
     fields = ["state", "event_date", "paid_amount", "paid_percent", "shipped_amount", "shipped_percent", "debt",
               "issue_difference", "updated_at"]
-    if len(changed_rows) == 1:  # the usual case, one order: a plain UPDATE costs a fraction of bulk_update's CASE
-        row = changed_rows[0]
-        OrderState.objects.filter(pk=row.order_id).update(**{name: getattr(row, name) for name in fields})
-    elif changed_rows:
-        OrderState.objects.bulk_update(changed_rows, fields)
+    if len(rows) == 1:  # the usual case, one order: a plain UPDATE, an INSERT only the first time
+        row = rows[0]
+        if not OrderState.objects.filter(pk=row.order_id).update(**{name: getattr(row, name) for name in fields}):
+            row.save(force_insert=True)
+    elif rows:
+        existing = set(OrderState.objects.filter(pk__in=[r.order_id for r in rows]).values_list("pk", flat=True))
+        OrderState.objects.bulk_create([r for r in rows if r.order_id not in existing])
+        OrderState.objects.bulk_update([r for r in rows if r.order_id in existing], fields)
     if closing:
         # Everything is shipped and paid: the order's movements are the same closed or not, so only the
         # status changes (users of 1C complain that orders stay "ready to close" for ever).
@@ -204,6 +223,7 @@ def refresh_order_states(order_ids: Iterable[int]) -> None:
             log_change(order, ChangeLogEntry.Action.CHANGED, None,
                        changes={"status": [order.status, OrderStatus.CLOSED]},
                        comment="closed automatically: shipped and paid")
+            order.status = OrderStatus.CLOSED
 
 
 def refresh_states_of_shipments(shipment_ids: Sequence[int]) -> None:
