@@ -581,6 +581,9 @@ def save_document(
     neither the document nor its changes.
     """
     document.__dict__.pop("_line_count", None)
+    if lines is not None and hasattr(document, "lines"):
+        document.__dict__.get("_prefetched_objects_cache", {}).pop(
+            document.lines.field.remote_field.cache_name, None)  # type: ignore[attr-defined]
     if document.pk:
         return _save(document, lines, user, expected_version, post)
     # A refused new document keeps no trace of the rolled-back insert: it can be corrected and saved again.
@@ -667,6 +670,19 @@ def _replace_lines(document: Document, lines: Sequence[DocumentLine], *, new: bo
         line.document = document  # type: ignore[attr-defined]
     insert_rows(manager.model, list(lines))
     document.remember_line_count(len(lines))
+    _hold_lines(document, manager, lines)
+
+
+def _hold_lines(document: Document, manager: Any, lines: Sequence[DocumentLine]) -> None:
+    """Keep the lines just written as the document's `lines.all()` (what a prefetch would hold), so that its
+    movements() need not read back what this transaction wrote. Dropped when the next save replaces them."""
+    name = manager.field.remote_field.cache_name
+    cache = document.__dict__.setdefault("_prefetched_objects_cache", {})
+    cache.pop(name, None)
+    held = manager.get_queryset()
+    held._result_cache = sorted(lines, key=lambda ln: ln.line_no)
+    held._prefetch_done = True
+    cache[name] = held
 
 
 def post_document(document: Document, *, user: Any = None) -> Document:
@@ -726,10 +742,11 @@ def set_deletion_mark(document: Document, mark: bool, *, user: Any = None) -> Do
 
 # ----------------------------------------------------------- based-on links
 def link_documents(source: models.Model, target: models.Model) -> None:
-    DocumentLink.objects.get_or_create(
+    """Record that `target` was based on `source` (once: linking them again changes nothing)."""
+    DocumentLink.objects.bulk_create([DocumentLink(
         source_type=ContentType.objects.get_for_model(source), source_id=source.pk,
         target_type=ContentType.objects.get_for_model(target), target_id=target.pk,
-    )
+    )], ignore_conflicts=True)
 
 
 def _load(pairs: Iterable[tuple[int, int]]) -> list[models.Model]:

@@ -109,31 +109,39 @@ def write_movements(
         raise RuntimeError(f"{type(document).__name__} writes undeclared registers {sorted(r.label for r in unknown)}")
     shortfalls: list[Shortfall] = []
     changed: dict[Register, set[str]] = {}
+    grown: dict[Register, set[str]] = {}
     db = transaction.get_connection()
     with db.cursor() as cursor:
         for register in sorted(set(registers), key=lambda r: (r.lock_order, r.label)):
-            found, keys = _write_register(db, cursor, register, ct, document.pk, by_register.get(register, []),
-                                          has_stored)
+            found, keys, grew = _write_register(db, cursor, register, ct, document.pk,
+                                                by_register.get(register, []), has_stored)
             shortfalls += found
             if keys:
                 changed[register] = keys
+            if grew:
+                grown[register] = grew
     if shortfalls:
         _describe(shortfalls, ct, document.pk)
         raise ShortageError(shortfalls)
     for register, keys in changed.items():
-        for listener in _LISTENERS.get(register.label, ()):
-            listener(document, keys)
+        for listener, grew_only in _LISTENERS.get(register.label, ()):
+            if not grew_only:
+                listener(document, keys)
+            elif register in grown:
+                listener(document, grown[register])
     return changed
 
 
 # Areas that must react when a register they do not own changes (sales reserves goods that arrive for
-# orders waiting for them) listen here; a listener runs inside the posting transaction with the changed keys.
-_LISTENERS: dict[str, list[Callable[[models.Model, set[str]], None]]] = defaultdict(list)
+# orders waiting for them) listen here; a listener runs inside the posting transaction with the changed keys
+# (with `grew_only`, only the keys where some resource's balance went up, and only when there are any).
+_LISTENERS: dict[str, list[tuple[Callable[[models.Model, set[str]], None], bool]]] = defaultdict(list)
 
 
-def on_register_written(register: Register, listener: Callable[[models.Model, set[str]], None]) -> None:
-    if listener not in _LISTENERS[register.label]:
-        _LISTENERS[register.label].append(listener)
+def on_register_written(register: Register, listener: Callable[[models.Model, set[str]], None], *,
+                        grew_only: bool = False) -> None:
+    if (listener, grew_only) not in _LISTENERS[register.label]:
+        _LISTENERS[register.label].append((listener, grew_only))
 
 
 def _stored(register: Register, ct: ContentType, doc_id: int) -> list[Movement]:
@@ -154,12 +162,13 @@ def _stored(register: Register, ct: ContentType, doc_id: int) -> list[Movement]:
 
 def _write_register(
     db: Any, cursor: Any, register: Register, ct: ContentType, doc_id: int, new: list[Movement], has_stored: bool = True
-) -> tuple[list[Shortfall], set[str]]:
+) -> tuple[list[Shortfall], set[str], set[str]]:
+    """Write one register's difference; returns the shortfalls, the keys written and the keys that grew."""
     old = _stored(register, ct, doc_id) if has_stored else []
     if not old and not new:
-        return [], set()
+        return [], set(), set()
     if old and Counter(m.comparable() for m in old) == Counter(m.comparable() for m in new):
-        return [], set()
+        return [], set(), set()
     n_res = len(register.resources)
     zero = tuple(Decimal(0) for _ in range(n_res))
     total_delta: dict[str, list[Any]] = {}
@@ -235,7 +244,8 @@ def _write_register(
             db=db,
             cursor=cursor,
         )
-    return shortfalls, set(total_delta)
+    grew = {k for k, (_dims, deltas) in total_delta.items() if any(d > 0 for d in deltas)}
+    return shortfalls, set(total_delta), grew
 
 
 def _movement_columns(register: Register) -> tuple[str, ...]:

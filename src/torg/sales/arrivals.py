@@ -29,7 +29,9 @@ def _waiting_lines() -> Any:
 
 
 def stock_changed(document: models.Model, keys: set[str]) -> None:
-    """Listener on the Stock register: queue a reservation run when the changed items have waiting lines."""
+    """Listener on the Stock register, called with the keys whose stock grew (a receipt, a reserve let go):
+    queue a reservation run when their items have waiting lines. A shipment, which only lowers stock, asks
+    nothing."""
     from torg.sales.models import SalesOrder
 
     if isinstance(document, SalesOrder):
@@ -90,4 +92,4 @@ def _reserve_job(payload: dict[str, Any]) -> None:
 def connect() -> None:
     from torg.stock.models import Stock
 
-    on_register_written(Stock, stock_changed)
+    on_register_written(Stock, stock_changed, grew_only=True)

@@ -207,14 +207,8 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
                                issue_difference=ev.issue_difference, updated_at=timezone.now()))
     fields = ["state", "event_date", "paid_amount", "paid_percent", "shipped_amount", "shipped_percent", "debt",
               "issue_difference", "updated_at"]
-    if len(rows) == 1:  # the usual case, one order: a plain UPDATE, an INSERT only the first time
-        row = rows[0]
-        if not OrderState.objects.filter(pk=row.order_id).update(**{name: getattr(row, name) for name in fields}):
-            row.save(force_insert=True)
-    elif rows:
-        existing = set(OrderState.objects.filter(pk__in=[r.order_id for r in rows]).values_list("pk", flat=True))
-        OrderState.objects.bulk_create([r for r in rows if r.order_id not in existing])
-        OrderState.objects.bulk_update([r for r in rows if r.order_id in existing], fields)
+    if rows:  # one statement: new rows inserted, existing ones overwritten
+        OrderState.objects.bulk_create(rows, update_conflicts=True, unique_fields=["order"], update_fields=fields)
     if closing:
         # Everything is shipped and paid: the order's movements are the same closed or not, so only the
         # status changes (users of 1C complain that orders stay "ready to close" for ever).
