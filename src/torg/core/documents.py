@@ -108,6 +108,14 @@ class DocumentLine(models.Model):
 
 
 # --------------------------------------------------------------- validation
+def prices_include_vat_of(line: models.Model) -> bool:
+    """Whether the prices of a line's document include VAT — also while the document is new (the services set
+    `line.document` before the document is saved, when it has no id yet). A line without a document: they do."""
+    if type(line).document.is_cached(line) or line.document_id:  # type: ignore[attr-defined]
+        return bool(line.document.prices_include_vat)  # type: ignore[attr-defined]
+    return True
+
+
 def _reference_fields(model: type[models.Model], exclude: Sequence[str]) -> list[models.ForeignKey]:
     return [f for f in model._meta.concrete_fields
             if f.is_relation and f.many_to_one and f.name not in exclude]  # type: ignore[misc]

@@ -34,7 +34,7 @@ from torg.catalogs.models import (
     VatRate,
     Warehouse,
 )
-from torg.core.documents import Document, DocumentLine
+from torg.core.documents import Document, DocumentLine, prices_include_vat_of
 from torg.core.money import MoneyField, QuantityField, line_amount, round_money, vat_included, vat_on_top
 from torg.core.registers import Dimension, Movement, Register, RegisterKind, Resource
 from torg.stock.models import Stock, StockCost
@@ -310,15 +310,7 @@ class QuoteLine(DocumentLine):
         verbose_name = _("quote line")
 
     def compute(self) -> None:
-        compute_sale_line(self, document_prices_include_vat(self))
-
-
-def document_prices_include_vat(line: Any) -> bool:
-    """Whether the prices of the line's document include VAT, also while the document is new: the services set
-    `line.document` before the document is saved, when it has no id yet."""
-    if type(line).document.is_cached(line) or line.document_id:
-        return bool(line.document.prices_include_vat)
-    return True
+        compute_sale_line(self, prices_include_vat_of(self))
 
 
 def compute_sale_line(line: Any, prices_include_vat: bool) -> None:
@@ -447,7 +439,7 @@ class SalesOrderLine(DocumentLine):
         indexes = [models.Index(fields=["securing", "item"], name="sales_orderline_securing_item")]
 
     def compute(self) -> None:
-        compute_sale_line(self, document_prices_include_vat(self))
+        compute_sale_line(self, prices_include_vat_of(self))
 
 
 class OrderPaymentStage(models.Model):
@@ -593,7 +585,7 @@ class ShipmentLine(DocumentLine):
         indexes = [models.Index(fields=["order"])]
 
     def compute(self) -> None:
-        compute_sale_line(self, document_prices_include_vat(self))
+        compute_sale_line(self, prices_include_vat_of(self))
 
 
 # ============================================================ advance offset

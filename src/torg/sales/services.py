@@ -862,14 +862,7 @@ def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, po
     left = {(r["order_id"], int(r["line_code"] or 0)): Decimal(str(r["quantity"]))
             for r in OrderBacklogTotal.objects.filter(order_id__in=order_ids).values("order_id", "line_code",
                                                                                     "quantity")}
-    from torg.sales.models import OrderState, OrderStateCode
-
-    if not has_capability(user, Cap.SALES_OVERRIDE_PAYMENT):
-        waiting = list(OrderState.objects.filter(order_id__in=order_ids, state=OrderStateCode.AWAITING_PREPAYMENT)
-                       .select_related("order"))
-        if waiting:
-            raise CoreError(PAYMENT_TERMS, _("These orders await their prepayment and cannot ship yet: %(list)s.")
-                            % {"list": ", ".join(str(s.order) for s in waiting)})
+    _refuse_awaiting_prepayment(known, user)
     groups: dict[tuple[int, int], list[tuple[SalesOrder, SalesOrderLine, Decimal]]] = defaultdict(list)
     errors: dict[str, list[str]] = {}
     for n, pick in enumerate(picks, start=1):
@@ -919,8 +912,29 @@ class _Orders:
     @classmethod
     def read(cls, order_ids: Iterable[int]) -> _Orders:
         ids = sorted(set(order_ids))
-        return cls({o.pk: o for o in SalesOrder.objects.filter(pk__in=ids)},
+        return cls({o.pk: o for o in SalesOrder.objects.filter(pk__in=ids).select_related("state")},
                    {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=ids)})
+
+    def awaiting_prepayment(self) -> list[SalesOrder]:
+        from torg.sales.models import OrderState, OrderStateCode
+
+        waiting = []
+        for order in self.orders.values():
+            try:
+                state = order.state
+            except OrderState.DoesNotExist:
+                continue
+            if state.state == OrderStateCode.AWAITING_PREPAYMENT:
+                waiting.append(order)
+        return sorted(waiting, key=lambda o: o.pk)
+
+
+def _refuse_awaiting_prepayment(known: _Orders, user: Any) -> None:
+    """Goods of an order still awaiting its prepayment do not ship, unless the user may override."""
+    waiting = known.awaiting_prepayment()
+    if waiting and not has_capability(user, Cap.SALES_OVERRIDE_PAYMENT):
+        raise CoreError(PAYMENT_TERMS, _("These orders await their prepayment and cannot ship yet: %(list)s.")
+                        % {"list": ", ".join(str(o) for o in waiting)})
 
 
 def _check_shipment_lines(shipment: Shipment, lines: Sequence[ShipmentLine], user: Any,
@@ -1042,6 +1056,8 @@ def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: An
     errors.update(_check_shipment_lines(shipment, lines, user, known))
     if errors:
         raise _invalid(errors)
+    if post and _known is None:  # (from the backlog the orders were checked before the lines were picked)
+        _refuse_awaiting_prepayment(known, user)
     shipment.amount = sum((_with_vat(ln, shipment.prices_include_vat) for ln in lines), ZERO)
     shipment.vat_amount = sum((ln.vat_amount for ln in lines), ZERO)
     with _explain_backlog_shortage(shipment, lines), transaction.atomic():
@@ -1067,6 +1083,7 @@ def _explain_backlog_shortage(shipment: Shipment, lines: Sequence[ShipmentLine])
 
 def post_shipment(shipment: Shipment, *, user: Any = None) -> Shipment:
     lines = list(shipment.lines.order_by("line_no"))
+    _refuse_awaiting_prepayment(_Orders.read(ln.order_id for ln in lines if ln.order_id), user)
     with _explain_backlog_shortage(shipment, lines), transaction.atomic():
         post_document(shipment, user=user)
         _check_credit(shipment, user)

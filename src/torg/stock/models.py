@@ -9,7 +9,7 @@ from django.db import models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from torg.catalogs.models import Counterparty, Item, ItemKind, Organization, Partner, VatRate, Warehouse
-from torg.core.documents import Document, DocumentLine
+from torg.core.documents import Document, DocumentLine, prices_include_vat_of
 from torg.core.money import MoneyField, QuantityField, line_amount, vat_included, vat_on_top
 from torg.core.registers import Dimension, Movement, Register, RegisterKind, Resource
 
@@ -193,7 +193,7 @@ class PurchaseLine(DocumentLine):
     def compute(self) -> None:
         self.amount = line_amount(self.quantity, self.price)
         rate = max(int(self.vat_rate), 0)
-        include = self.document.prices_include_vat if self.document_id else True
+        include = prices_include_vat_of(self)
         self.vat_amount = vat_included(self.amount, rate) if include else vat_on_top(self.amount, rate)
 
 

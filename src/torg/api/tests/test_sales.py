@@ -337,10 +337,11 @@ def test_shipment_without_order_idempotency_and_over_shipment(manager_api: Any, 
     no_price = send(manager_api, "POST", "sales/shipments", {**body, "agreement": None})
     assert no_price.status_code == 422 and set(no_price.json()["fields"]) == {"lines.1.price"}
 
-    # an agreed order: shipping more than ordered is refused naming the line; the director may not either
+    # an agreed order (no payment terms: nothing to pay before it ships): shipping more than ordered is refused
+    # naming the line
     order = SalesOrder(organization=organization, partner=client_partner, agreement=agreement, warehouse=warehouse,
                        date=moment(ORDER_DAY, 10))
-    services.save_order(order, [SalesOrderLine(item=milk, quantity=D(5))], user=None, post=True)
+    services.save_order(order, [SalesOrderLine(item=milk, quantity=D(5))], stages=[], user=None, post=True)
     services.set_order_status(order, OrderStatus.TO_SHIP, user=director)
     over = send(manager_api, "POST", "sales/shipments", {**body, "lines": [
         {"order": order.pk, "order_line_code": 1, "item": milk.pk, "quantity": "6"}]})

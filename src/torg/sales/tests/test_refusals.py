@@ -80,6 +80,36 @@ def registers_verify() -> None:
         assert verify_register(register) == [], register.label
 
 
+# ========================================================= the prepayment rule
+def test_an_order_awaiting_its_prepayment_does_not_ship_by_hand_either(
+        organization, warehouse, client_partner, milk, stocked, manager, director):
+    """The backlog refuses orders awaiting their prepayment; a shipment typed by hand with the order's lines is
+    refused the same way, unless the user may override the payment terms."""
+    order = make_order(organization, client_partner, warehouse, [(milk, 4, 100)], user=manager, securing=Securing.SHIP,
+                       stages=[OrderPaymentStage(kind=StageKind.PREPAYMENT, percent=D(100), days=0)])
+    services.submit_order(order, user=director)  # the director may release before the prepayment
+    order.refresh_from_db()
+    assert order.state.state == OrderStateCode.AWAITING_PREPAYMENT
+
+    def by_hand(user: Any) -> Shipment:
+        shipment = Shipment(organization=organization, partner=client_partner, warehouse=warehouse,
+                            date=moment("2026-03-11"))
+        return services.save_shipment(shipment, [
+            ShipmentLine(order=order, order_line_code=1, item=milk, quantity=D(4), price=D(100))], user=user,
+            post=True)
+
+    error = refused(lambda: by_hand(manager))
+    assert error.code == services.PAYMENT_TERMS
+    assert error.message == f"These orders await their prepayment and cannot ship yet: {order}."
+    error = refused(lambda: services.create_shipments_from_backlog([services.Pick(order.pk, 1)], user=manager))
+    assert error.code == services.PAYMENT_TERMS
+
+    shipment = by_hand(director)
+    assert shipment.posted
+    assert OrderBacklog.balance(order=order, line_code="1", item=milk, warehouse=warehouse)["quantity"] == D(0)
+    registers_verify()
+
+
 # ===================================================== shipping more than ordered
 def test_shipping_more_than_ordered_names_order_line_ordered_shipped_and_asked(
         organization, warehouse, client_partner, milk, bread, stocked, manager):

@@ -225,3 +225,15 @@ def test_queries_per_document_on_the_posting_path(organization, warehouse, wareh
         services.post(doc)
     assert len(_statements(queries)) <= 7 + arrivals, _statements(queries)
     assert verify_register(Stock) == [] and verify_register(StockCost) == []
+
+
+def test_a_new_purchase_with_prices_without_vat_adds_vat_on_top(organization, warehouse, supplier, milk):
+    """The VAT of a purchase whose prices exclude it is charged on top — also when it is saved for the first
+    time (its lines then know the document only in memory)."""
+    doc = Purchase(organization=organization, supplier=supplier, warehouse=warehouse, date=moment("2026-03-10"),
+                   prices_include_vat=False)
+    line = PurchaseLine(item=milk, quantity=D(10), price=D(100), vat_rate=22)
+    services.save_stock_document(doc, [line], post=True)
+    stored = PurchaseLine.objects.get(document=doc)
+    assert stored.amount == D("1000.00")
+    assert stored.vat_amount == D("220.00")
