@@ -278,6 +278,37 @@ def mark_quote_lines(quote: Quote, agreed_line_nos: Iterable[int], *, user: Any 
     return quote
 
 
+def mark_quote_sent(quote: Quote, *, user: Any = None) -> Quote:
+    """The quote went to the client (a draft becomes "sent"; its lines can still change until the client
+    answers)."""
+    return _set_quote_status(quote, Quote.Status.SENT, (Quote.Status.DRAFT,), user=user)
+
+
+def reject_quote(quote: Quote, reason: str, *, user: Any = None) -> Quote:
+    """The client said no: the quote is closed, the reason kept in its history."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise _invalid({"reason": [_("Say why the client rejected the quote.")]})
+    return _set_quote_status(quote, Quote.Status.REJECTED, (Quote.Status.DRAFT, Quote.Status.SENT), user=user,
+                             comment=reason)
+
+
+def _set_quote_status(quote: Quote, status: str, allowed_from: tuple[str, ...], *, user: Any,
+                      comment: str = "") -> Quote:
+    with transaction.atomic():
+        current = Quote.objects.select_for_update().get(pk=quote.pk)
+        if current.status not in allowed_from:
+            raise CoreError(ErrorCode.INVALID, _("%(doc)s is “%(status)s”: it can no longer become “%(new)s”.") % {
+                "doc": current, "status": current.get_status_display(),
+                "new": Quote.Status(status).label})
+        Quote.objects.filter(pk=current.pk).update(status=status, version=current.version + 1,
+                                                   updated_at=timezone.now())
+        log_change(current, ChangeLogEntry.Action.CHANGED, user, changes={"status": [current.status, status]},
+                   comment=comment[:500])
+    quote.status, quote.version = status, current.version + 1
+    return quote
+
+
 def order_from_quote(quote: Quote, *, user: Any = None, warehouse: Any = None) -> SalesOrder:
     """A new order (not agreed, not posted) from the agreed lines of a quote (all lines if none is marked)."""
     lines = list(quote.lines.order_by("line_no"))

@@ -22,6 +22,7 @@ urlpatterns: list[URLPattern] = [
     path("quotes/<int:pk>/answer/", views.quote_answer, name="quotes_answer"),
     path("quotes/<int:pk>/mark-lines/", views.quote_mark_lines, name="quotes_mark_lines"),
     path("quotes/<int:pk>/order/", views.quote_order, name="quotes_order"),
+    path("quotes/<int:pk>/status/", views.quote_status, name="quotes_status"),
     # orders: a list of their own (computed states), the generic form and post/unpost/actions, close and cancel
     path("orders/", views.order_list, name="orders_list"),
     *[p for p in document_urls(views.ORDERS) if p.name != "orders_list"],

@@ -389,6 +389,9 @@ def _quote_context(request: HttpRequest, page: DocumentPage) -> dict[str, Any]:
         "answer_form": page.extra.get("answer_comment") or sf.QuoteAnswerForm(),
         "order_form": page.extra.get("order") or sf.OrderFromQuoteForm(initial={"warehouse": agreement_warehouse}),
         "quote_open": _quote_open(quote) and can_edit and bool(lines),
+        "quote_can_send": can_edit and quote.status == Quote.Status.DRAFT and bool(lines),
+        "quote_can_reject": can_edit and _quote_open(quote),
+        "reject_reason": page.extra.get("reject_reason", ""),
     }
 
 
@@ -502,9 +505,29 @@ def quote_order(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("sales:orders_edit", args=[order.pk]))
 
 
+@requires(Cap.SALES_VIEW, Cap.SALES_EDIT)
+@require_POST
+def quote_status(request: HttpRequest, pk: int) -> HttpResponse:
+    """Mark the quote sent to the client, or rejected by the client (with the reason)."""
+    quote = get_object_or_404(Quote, pk=pk)
+    try:
+        if request.POST.get("do") == "sent":
+            services.mark_quote_sent(quote, user=request.user)
+            messages.success(request, _("%(doc)s is marked as sent to the client.") % {"doc": quote})
+        elif request.POST.get("do") == "rejected":
+            services.reject_quote(quote, request.POST.get("reason", ""), user=request.user)
+            messages.success(request, _("%(doc)s is closed: the client rejected it.") % {"doc": quote})
+        else:
+            raise CoreError(ErrorCode.INVALID, _("Choose “Sent to the client” or “Client rejected”."))
+    except CoreError as exc:
+        return _quote_page_error(request, quote, exc, reject_reason=request.POST.get("reason", ""))
+    return HttpResponseRedirect(reverse("sales:quotes_edit", args=[quote.pk]))
+
+
 _post_only(quote_answer)
 _post_only(quote_mark_lines)
 _post_only(quote_order)
+_post_only(quote_status)
 
 
 # ================================================================ sales orders

@@ -273,6 +273,42 @@ def test_an_order_from_a_quote_needs_a_warehouse_when_the_agreement_has_none(
     assert response.status_code == 302 and SalesOrder.objects.get().warehouse == warehouse
 
 
+def test_quote_sent_then_rejected_by_the_client_with_the_reason(
+        client: Client, manager: Any, organization: Any, client_partner: Any, agreement: Any, prices: Any,
+        milk: Any):
+    quote = Quote(organization=organization, partner=client_partner, agreement=agreement,
+                  date=moment("2026-03-10", 9))
+    services.save_quote(quote, [QuoteLine(item=milk, quantity=D(5))], user=manager)
+    web = login(client, manager)
+    url = reverse("sales:quotes_status", args=[quote.pk])
+    assert 'id="quote-status"' in html(web.get(reverse("sales:quotes_edit", args=[quote.pk])))
+
+    response = web.post(url, {"do": "sent"})
+    assert response.status_code == 302
+    quote.refresh_from_db()
+    assert quote.status == Quote.Status.SENT
+    page = html(web.get(reverse("sales:quotes_edit", args=[quote.pk])))
+    assert 'value="sent"' not in page and 'value="rejected"' in page  # sent once; it can still be rejected
+
+    # -- rejecting needs the reason; without it nothing changes and the page says what is missing
+    response = web.post(url, {"do": "rejected", "reason": "  "})
+    assert response.status_code == 200 and "Say why the client rejected the quote." in html(response)
+    quote.refresh_from_db()
+    assert quote.status == Quote.Status.SENT
+    response = web.post(url, {"do": "rejected", "reason": "Found it cheaper elsewhere"})
+    assert response.status_code == 302
+    quote.refresh_from_db()
+    assert quote.status == Quote.Status.REJECTED
+    entry = ChangeLogEntry.objects.filter(object_id=quote.pk, changes__status=["sent", "rejected"]).get()
+    assert entry.comment == "Found it cheaper elsewhere" and entry.user == manager
+
+    # -- a rejected quote is closed: no status buttons, no answer, no order; a second rejection is refused
+    page = html(web.get(reverse("sales:quotes_edit", args=[quote.pk])))
+    assert 'id="quote-status"' not in page and 'id="answer-form"' not in page
+    response = web.post(url, {"do": "sent"})
+    assert response.status_code == 200 and "it can no longer become" in html(response)
+
+
 # ================================================================ sales orders
 def stages_data(stages: list[tuple[str, str, str]] = ()) -> dict[str, Any]:  # type: ignore[assignment]
     data = {"stages-TOTAL_FORMS": str(len(stages)), "stages-INITIAL_FORMS": "0", "stages-MIN_NUM_FORMS": "0",
