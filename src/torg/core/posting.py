@@ -360,7 +360,7 @@ def _describe(shortfalls: list[Shortfall], ct: ContentType, doc_id: int) -> None
             names[(label, obj.pk)] = str(obj)
     for s in shortfalls:
         s.names = {
-            d.name: (names.get((d.to, v), str(v)) if d.to else str(v))
+            d.name: "" if v is None else (names.get((d.to, v), str(v)) if d.to else str(v))  # an empty one: nothing
             for d, v in zip(s.register.dimensions, s.dims, strict=True)
         }
         if s.need <= 0:

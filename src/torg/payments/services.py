@@ -16,7 +16,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from torg.catalogs.models import BankAccount, CashDesk
-from torg.core.documents import clean_document, save_document
+from torg.core.documents import clean_document, post_document, save_document, unpost_document
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.money import round_money
 from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
@@ -284,6 +284,30 @@ def allocate_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation
     with transaction.atomic():
         save_document(payment, lines, user=user, expected_version=expected_version)
         _refuse_paid_twice(payment, lines)
+    return payment
+
+
+def unpost_payment(payment: IncomingPayment, *, user: Any = None) -> IncomingPayment:
+    """Take a payment back (entered twice, or on the wrong client): its money leaves the orders it paid and the
+    advance it made. Refused while that advance was already offset against shipments or refunded: the client's
+    advance would go below zero (unpost the offset or the refund first)."""
+    return unpost_document(payment, user=user)
+
+
+def post_payment(payment: IncomingPayment, *, user: Any = None) -> IncomingPayment:
+    """Post again a payment that was unposted, with its allocation as it stands (re-checked: what it pays may have
+    been paid meanwhile); the rest becomes the client's advance and is offset against its open shipments."""
+    lines = list(PaymentAllocation.objects.filter(document_id=payment.pk).order_by("line_no"))
+    errors: dict[str, list[str]] = {}
+    _check_allocations(payment, lines, errors)
+    if errors:
+        raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
+    with transaction.atomic():
+        post_document(payment, user=user)
+        _refuse_paid_twice(payment, lines)
+        from torg.sales.services import offset_advances
+
+        offset_advances(payment.organization_id, payment.partner_id, user=user, date=payment.date)
     return payment
 
 

@@ -218,7 +218,21 @@ def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
                                                                        "bank_account", "author"), pk=pk)
     errors: list[str] = []
     typed = None
-    if request.method == "POST":
+    if request.method == "POST" and request.POST.get("action") in ("unpost", "post"):
+        action = request.POST["action"]
+        try:
+            if action == "unpost":
+                services.unpost_payment(payment, user=request.user)
+                messages.success(request, _("Unposted: %(doc)s. Its money no longer counts.") % {"doc": payment})
+            else:
+                services.post_payment(payment, user=request.user)
+                messages.success(request, _("Posted: %(doc)s.") % {"doc": payment})
+        except CoreError as exc:
+            errors = [exc.message, *[m for msgs in (exc.fields or {}).values() for m in msgs]]
+            payment.refresh_from_db()
+        else:
+            return HttpResponseRedirect(reverse("payments:payment_detail", args=[payment.pk]))
+    if request.method == "POST" and not errors and request.POST.get("action") not in ("unpost", "post"):
         typed = typed_allocation(request.POST)
         if typed is None:
             errors = [_("The allocation table was not sent: reload the page and try again.")]
@@ -246,6 +260,7 @@ def payment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "payments/payment_detail.html", {
         "payment": payment, "lines": lines, "allocated": allocated, "advance_part": payment.amount - allocated,
         "errors": errors, "can_edit": has_capability(request.user, Cap.PAYMENTS_EDIT) and payment.posted,
+        "can_post": has_capability(request.user, Cap.PAYMENTS_EDIT),
         **_allocation_context(table, payment=payment),
         **client_context(payment.organization_id, payment.partner_id),
     })

@@ -16,7 +16,7 @@ from torg.conftest import moment
 from torg.core.permissions import Role
 from torg.payments.models import Funds, IncomingPayment, PaymentAllocation, Refund
 from torg.sales import services
-from torg.sales.models import ClientAdvances, ClientSettlements, SalesOrder, SalesOrderLine
+from torg.sales.models import ClientAdvances, ClientSettlements, OrderState, SalesOrder, SalesOrderLine
 
 D = Decimal
 pytestmark = pytest.mark.django_db
@@ -201,6 +201,41 @@ def test_a_posted_payment_is_re_allocated_from_its_page(
     assert (paid_on(older), paid_on(newer), advance(organization, buyer)) == (D(100), D(250), D(50))
     assert sorted(PaymentAllocation.objects.values_list("order_id", "amount")) == sorted(
         [(older.pk, D(100)), (newer.pk, D(250))])
+
+
+def test_a_payment_entered_twice_is_unposted_from_its_page_and_posted_again_while_refused_when_its_advance_was_spent(
+        web: Client, organization: Any, buyer: Any, till: Any, orders: list[SalesOrder]) -> None:
+    older, newer = orders
+    web.post(reverse("payments:payment_new"), form_data(
+        organization, buyer, till, "1200", allocation_shown="1", **{f"alloc-o{older.pk}": "1000"}))
+    payment = IncomingPayment.objects.get()
+    assert (paid_on(older), advance(organization, buyer)) == (D(1000), D(200))
+    url = reverse("payments:payment_detail", args=[payment.pk])
+    assert 'value="unpost"' in web.get(url).content.decode()
+
+    response = web.post(url, {"action": "unpost"})
+    assert response.status_code == 302
+    payment.refresh_from_db()
+    assert not payment.posted
+    assert (paid_on(older), advance(organization, buyer)) == (D(0), D(0))
+    assert Funds.balance(organization=organization, cash_desk=till, bank_account=None)["amount"] == D(0)
+    assert OrderState.objects.get(order=older).paid_amount == D(0)  # the order's state follows
+    assert 'value="post"' in web.get(url).content.decode()
+
+    # -- posted again: the same allocation, the rest back to the advance
+    assert web.post(url, {"action": "post"}).status_code == 302
+    assert (paid_on(older), advance(organization, buyer)) == (D(1000), D(200))
+
+    # -- its advance refunded: unposting would take back money the client no longer holds, so it is refused
+    refund_data = {"date": "2026-03-13T10:00:00", "organization": organization.pk, "partner": buyer.pk,
+                   "method": "cash", "cash_desk": till.pk, "bank_account": "", "amount": "200", "comment": "",
+                   "idempotency_key": "refund-x"}
+    assert web.post(reverse("payments:refund_new"), refund_data).status_code == 302
+    response = web.post(url, {"action": "unpost"})
+    assert response.status_code == 200 and 'id="payment-error"' in response.content.decode()
+    assert "Money in Main till would fall to -200. Later documents use it: Refund" in response.content.decode()
+    payment.refresh_from_db()
+    assert payment.posted and paid_on(older) == D(1000) and advance(organization, buyer) == D(0)
 
 
 def test_a_refund_above_the_advance_is_refused_and_one_within_it_is_registered_once(
