@@ -10,13 +10,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 from django.db.models import Q, Sum
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from torg.catalogs.models import BankAccount, CashDesk
-from torg.core.documents import clean_document, post_document, save_document, unpost_document
+from torg.core.documents import (
+    clean_document,
+    post_document,
+    save_document,
+    service_transaction,
+    unpost_document,
+)
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.money import round_money
 from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
@@ -234,7 +240,7 @@ def _idempotent_create(model: type[Any], key: str | None, create: Any) -> Any:
     if found is not None:
         return found
     try:
-        with transaction.atomic():
+        with service_transaction(own_savepoint=True):  # a duplicate key is caught here
             return create()
     except IntegrityError:
         found = _existing(model, key)
@@ -281,7 +287,7 @@ def allocate_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation
     _check_allocations(payment, lines, errors)
     if errors:
         raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
-    with transaction.atomic():
+    with service_transaction():
         save_document(payment, lines, user=user, expected_version=expected_version)
         _refuse_paid_twice(payment, lines)
     return payment
@@ -302,7 +308,7 @@ def post_payment(payment: IncomingPayment, *, user: Any = None) -> IncomingPayme
     _check_allocations(payment, lines, errors)
     if errors:
         raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
-    with transaction.atomic():
+    with service_transaction():
         post_document(payment, user=user)
         _refuse_paid_twice(payment, lines)
         from torg.sales.services import offset_advances

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
 from django.db.models import Q, Sum, prefetch_related_objects
 from django.utils import timezone
 from django.utils.formats import number_format
@@ -26,6 +25,7 @@ from torg.core.documents import (
     log_change,
     post_document,
     save_document,
+    service_transaction,
     unpost_document,
 )
 from torg.core.errors import CoreError, ErrorCode
@@ -119,7 +119,7 @@ def save_payment_schedule(schedule: PaymentSchedule, stages: Sequence[PaymentSch
         errors["stages"] = [_("Add at least one payment stage.")]
     if errors:
         raise _invalid(errors)
-    with transaction.atomic():
+    with service_transaction():
         save_catalog_entry(schedule, user, expected_version,
                            extra_changes={"stages": [[s.kind, str(s.percent), s.days] for s in stages]})
         schedule.stages.all().delete()
@@ -143,7 +143,7 @@ def save_agreement(agreement: TradeAgreement, *, partners: Iterable[Partner | in
             errors[name] = [_("A percent from 0 to 100.")]
     if errors:
         raise _invalid(errors)
-    with transaction.atomic():
+    with service_transaction():
         save_catalog_entry(agreement, user, expected_version)
         if partners is not None:
             agreement.partners.set(list(partners))
@@ -238,7 +238,7 @@ def create_quote_version(quote: Quote, *, user: Any = None, changes: Sequence[di
     prices (`changes`: {"line_no", "quantity"?, "price"?, "agreed"?}), linked to the previous one, which becomes
     "answered"."""
     by_no = {c["line_no"]: c for c in changes}
-    with transaction.atomic():
+    with service_transaction():
         previous = Quote.objects.select_for_update().get(pk=quote.pk)
         if previous.status in (Quote.Status.ANSWERED, Quote.Status.ACCEPTED, Quote.Status.REJECTED):
             raise CoreError(ErrorCode.INVALID, _("%(doc)s already has an answer: work on its latest version.")
@@ -269,7 +269,7 @@ def create_quote_version(quote: Quote, *, user: Any = None, changes: Sequence[di
 
 def mark_quote_lines(quote: Quote, agreed_line_nos: Iterable[int], *, user: Any = None) -> Quote:
     wanted = set(agreed_line_nos)
-    with transaction.atomic():
+    with service_transaction():
         lines = list(quote.lines.order_by("line_no"))
         for line in lines:
             line.agreed = line.line_no in wanted
@@ -295,7 +295,7 @@ def reject_quote(quote: Quote, reason: str, *, user: Any = None) -> Quote:
 
 def _set_quote_status(quote: Quote, status: str, allowed_from: tuple[str, ...], *, user: Any,
                       comment: str = "") -> Quote:
-    with transaction.atomic():
+    with service_transaction():
         current = Quote.objects.select_for_update().get(pk=quote.pk)
         if current.status not in allowed_from:
             raise CoreError(ErrorCode.INVALID, _("%(doc)s is “%(status)s”: it can no longer become “%(new)s”.") % {
@@ -326,7 +326,7 @@ def order_from_quote(quote: Quote, *, user: Any = None, warehouse: Any = None) -
                        prices_include_vat=quote.prices_include_vat, manager_id=quote.manager_id)
     order_lines = [SalesOrderLine(item_id=ln.item_id, quantity=ln.quantity, price=ln.price,
                                   discount_percent=ln.discount_percent, vat_rate=ln.vat_rate) for ln in agreed]
-    with transaction.atomic():
+    with service_transaction():
         save_order(order, order_lines, user=user)
         Quote.objects.filter(pk=quote.pk).update(status=Quote.Status.ACCEPTED)
         link_documents(quote, order)
@@ -570,7 +570,7 @@ def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Se
         order.manager = user
     stages = _prepare_order(order, lines, stages)
     validate_order(order, lines, stages)
-    with transaction.atomic():
+    with service_transaction():
         if order.status != OrderStatus.NOT_AGREED and review_deviations:
             deviations = agreement_deviations(order, lines, stages)
             if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(order, deviations):
@@ -649,7 +649,7 @@ def set_order_status(order: SalesOrder, status: str, *, user: Any = None) -> Sal
         raise _invalid({"status": [_("Unknown status.")]})
     if status == OrderStatus.CLOSED:
         return close_order(order, user=user)
-    with transaction.atomic():
+    with service_transaction():
         current = SalesOrder.objects.select_for_update(of=("self",)).select_related("agreement").get(pk=order.pk)
         if current.status == OrderStatus.CLOSED:
             raise CoreError(ErrorCode.INVALID, _("%(doc)s is closed: its status no longer changes.") % {"doc": current})
@@ -710,7 +710,7 @@ def unpost_order(order: SalesOrder, *, user: Any = None) -> SalesOrder:
     "not posted" (the engine calls the order's hook before the posted flag is cleared, so refresh after it)."""
     from torg.sales.states import refresh_order_states
 
-    with transaction.atomic():
+    with service_transaction():
         unpost_document(order, user=user)
         refresh_order_states([order.pk])
     return order
@@ -730,7 +730,7 @@ def decide_approval(approval: OrderApproval, *, approve: bool, user: Any, commen
         raise CoreError(FORBIDDEN, _("Only a person with the approval right decides on orders."))
     if not approve and not comment.strip():
         raise _invalid({"comment": [_("Say why the order is rejected: its author will read it.")]})
-    with transaction.atomic():
+    with service_transaction():
         approval = OrderApproval.objects.select_for_update().get(pk=approval.pk)
         if approval.decision != OrderApproval.Decision.PENDING:
             raise CoreError(ErrorCode.INVALID, _("This approval was already decided."))
@@ -761,7 +761,7 @@ def cancel_order_lines(order: SalesOrder, codes: Iterable[int], reason: str, *, 
     if not reason.strip():
         raise _invalid({"cancel_reason": [_("Say why the lines are cancelled.")]})
     wanted = set(codes)
-    with transaction.atomic():
+    with service_transaction():
         current = SalesOrder.objects.select_for_update().get(pk=order.pk)
         lines = _split_off_unshipped(current, _lines_of(current), wanted, reason)
         save_order(current, lines, stages=list(current.stages.all()), user=user, expected_version=current.version,
@@ -802,7 +802,7 @@ def _split_off_unshipped(order: SalesOrder, lines: list[SalesOrderLine], codes: 
 
 def close_order(order: SalesOrder, *, user: Any = None, reason: str = "") -> SalesOrder:
     """Close an order: lines not shipped are cancelled (a partly shipped line is split)."""
-    with transaction.atomic():
+    with service_transaction():
         current = SalesOrder.objects.select_for_update().get(pk=order.pk)
         if current.status == OrderStatus.CLOSED:
             return current
@@ -912,7 +912,7 @@ def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, po
     if errors:
         raise _invalid(errors)
     shipments = []
-    with transaction.atomic():
+    with service_transaction():
         for (_org, _partner), picked in sorted(groups.items()):
             first = picked[0][0]
             shipment = Shipment(organization_id=first.organization_id, partner_id=first.partner_id,
@@ -1091,7 +1091,7 @@ def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: An
         _refuse_awaiting_prepayment(known, user)
     shipment.amount = sum((_with_vat(ln, shipment.prices_include_vat) for ln in lines), ZERO)
     shipment.vat_amount = sum((ln.vat_amount for ln in lines), ZERO)
-    with _explain_backlog_shortage(shipment, lines), transaction.atomic():
+    with _explain_backlog_shortage(shipment, lines), service_transaction(own_savepoint=True):
         was_posted = bool(shipment.pk) and Shipment.objects.filter(pk=shipment.pk, posted=True).exists()
         save_document(shipment, lines, user=user, expected_version=expected_version, post=post)
         if post or was_posted:
@@ -1115,7 +1115,7 @@ def _explain_backlog_shortage(shipment: Shipment, lines: Sequence[ShipmentLine])
 def post_shipment(shipment: Shipment, *, user: Any = None) -> Shipment:
     lines = list(shipment.lines.order_by("line_no"))
     _refuse_awaiting_prepayment(_Orders.read(ln.order_id for ln in lines if ln.order_id), user)
-    with _explain_backlog_shortage(shipment, lines), transaction.atomic():
+    with _explain_backlog_shortage(shipment, lines), service_transaction(own_savepoint=True):
         post_document(shipment, user=user)
         _check_credit(shipment, user)
         offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)
@@ -1186,7 +1186,7 @@ def issue_goods(shipments: Sequence[Shipment | int], *, user: Any = None, quanti
         groups[(organizations[r["shipment_id"]], r["warehouse_id"])].append(
             GoodsIssueLine(shipment_id=r["shipment_id"], item_id=r["item_id"], quantity=quantity))
     issues = []
-    with transaction.atomic():
+    with service_transaction():
         for (organization_id, warehouse_id), lines in sorted(groups.items()):
             issue = GoodsIssue(organization_id=organization_id, warehouse_id=warehouse_id)
             save_document(issue, lines, user=user, post=post)
