@@ -125,15 +125,21 @@ def _figures_sql(n: int) -> str:
     lines, shipments, to_issue = ShipmentLine._meta.db_table, Shipment._meta.db_table, GoodsToIssueTotal._meta.db_table
     shipped = (f'SELECT DISTINCT l.order_id, l.document_id, d."date" AS shipped_at FROM {lines} l JOIN {shipments} d '
                f"ON d.id = l.document_id WHERE l.order_id IN ({marks}) AND d.posted")
+    # What an order-based warehouse still has to issue (or issued differently) counts for the orders whose own
+    # lines it is: a shipment may carry several orders, from several warehouses.
+    own_goods = (f"SELECT DISTINCT l.order_id, l.document_id, l.item_id, COALESCE(l.warehouse_id, d.warehouse_id) "
+                 f"AS warehouse_id FROM {lines} l JOIN {shipments} d ON d.id = l.document_id "
+                 f"WHERE l.order_id IN ({marks}) AND d.posted")
     return (
         f"SELECT 's', order_id, CAST(SUM(shipped) AS TEXT), CAST(SUM(paid) AS TEXT) FROM {settlements} "
         f"WHERE order_id IN ({marks}) GROUP BY order_id "
         f"UNION ALL SELECT 'b', order_id, CAST(SUM(quantity) AS TEXT), NULL FROM {backlog} "
         f"WHERE order_id IN ({marks}) GROUP BY order_id "
         f"UNION ALL SELECT 'd', order_id, CAST(MAX(shipped_at) AS TEXT), NULL FROM ({shipped}) sd GROUP BY order_id "
-        f"UNION ALL SELECT 'i', sd.order_id, CAST(SUM(CASE WHEN g.quantity > 0 THEN 1 ELSE 0 END) AS TEXT), "
-        f"CAST(SUM(CASE WHEN g.quantity < 0 THEN 1 ELSE 0 END) AS TEXT) FROM ({shipped}) sd "
-        f"JOIN {to_issue} g ON g.shipment_id = sd.document_id WHERE g.quantity <> 0 GROUP BY sd.order_id"
+        f"UNION ALL SELECT 'i', si.order_id, CAST(SUM(CASE WHEN g.quantity > 0 THEN 1 ELSE 0 END) AS TEXT), "
+        f"CAST(SUM(CASE WHEN g.quantity < 0 THEN 1 ELSE 0 END) AS TEXT) FROM ({own_goods}) si "
+        f"JOIN {to_issue} g ON g.shipment_id = si.document_id AND g.item_id = si.item_id "
+        f"AND g.warehouse_id = si.warehouse_id WHERE g.quantity <> 0 GROUP BY si.order_id"
     )
 
 

@@ -167,3 +167,27 @@ def _reserve(order: SalesOrder) -> list[Any]:
     for line in lines:
         line.securing = Securing.RESERVE
     return lines
+
+
+def test_goods_an_order_based_warehouse_still_has_to_issue_hold_only_their_own_order(
+        organization, warehouse, client_partner, supplier, milk, bread, stocked, manager, cash_desk):
+    """One shipment carries two orders: one from an ordinary warehouse, one from an order-based depot. Paid,
+    the first closes at once; the second waits until the depot issues its goods, then closes too."""
+    from torg.catalogs.models import Warehouse
+    from torg.sales.tests.test_refusals import released
+    from torg.stock.tests.helpers import purchase
+
+    depot = Warehouse.objects.create(name="Depot", order_based=True)
+    purchase(organization, depot, supplier, moment("2026-03-01", 9), [(milk, 50, 60)])
+    central = released(organization, client_partner, warehouse, [(bread, 4, 50)], user=manager)
+    on_depot = released(organization, client_partner, depot, [(milk, 5, 100)], user=manager)
+    shipments = services.create_shipments_from_backlog(
+        [services.Pick(central.pk, 1), services.Pick(on_depot.pk, 1)], user=manager, date=moment("2026-03-11"))
+    assert len(shipments) == 1
+    pay(central, "200.00", user=manager, cash_desk=cash_desk, key="central")
+    pay(on_depot, "500.00", user=manager, cash_desk=cash_desk, key="depot")
+    assert state_of(central) == OrderStateCode.CLOSED
+    assert state_of(on_depot) == OrderStateCode.READY_TO_SHIP  # sold, paid, not handed over yet
+
+    services.issue_goods(shipments, user=manager)
+    assert state_of(on_depot) == OrderStateCode.CLOSED
