@@ -115,5 +115,5 @@ def test_transfers_in_opposite_directions_over_several_items_never_deadlock(
     assert Transfer.objects.filter(posted=True).count() == THREADS * 5
     for item in items:
         both = Stock.balances(["item"], item=item)
-        assert both == {(item.pk,): {"quantity": Decimal("2000.000")}}
+        assert both == {(item.pk,): {"quantity": Decimal("2000.000"), "free": Decimal("2000.000")}}
     assert verify_register(Stock) == [] and verify_register(StockCost) == []
