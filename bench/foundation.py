@@ -448,7 +448,7 @@ def generate_history(lo: int, hi: int, warehouses: list[Any], items: list[Any]) 
     w0, i0 = w_ids[0], i_ids[0]
     ct = ContentType.objects.get_for_model(Purchase).pk
     table = StockMovement._meta.db_table
-    cols = "recorder_type_id, recorder_id, line_no, period, record_type, key, warehouse_id, item_id, quantity"
+    cols = "recorder_type_id, recorder_id, line_no, period, record_type, key, warehouse_id, item_id, quantity, free"
     receipt = "((n / 5000) % 5 < 3)"
     if connection.vendor == "postgresql":
         sql = f"""
@@ -458,7 +458,7 @@ def generate_history(lo: int, hi: int, warehouses: list[Any], items: list[Any]) 
                    CASE WHEN {receipt} THEN 1 ELSE -1 END,
                    ({w0} + (n / 1000) % 5)::text || '|' || ({i0} + n % 1000)::text,
                    {w0} + (n / 1000) % 5, {i0} + n % 1000,
-                   CASE WHEN {receipt} THEN 3 ELSE 2 END
+                   CASE WHEN {receipt} THEN 3 ELSE 2 END, CASE WHEN {receipt} THEN 3 ELSE 2 END
             FROM generate_series({lo}, {hi - 1}) AS n"""
     else:
         sql = f"""
@@ -469,7 +469,7 @@ def generate_history(lo: int, hi: int, warehouses: list[Any], items: list[Any]) 
                    CASE WHEN {receipt} THEN 1 ELSE -1 END,
                    ({w0} + (n / 1000) % 5) || '|' || ({i0} + n % 1000),
                    {w0} + (n / 1000) % 5, {i0} + n % 1000,
-                   CASE WHEN {receipt} THEN 3 ELSE 2 END
+                   CASE WHEN {receipt} THEN 3 ELSE 2 END, CASE WHEN {receipt} THEN 3 ELSE 2 END
             FROM seq"""
     with connection.cursor() as cursor:
         cursor.execute(sql)
@@ -487,14 +487,17 @@ def rebuild_totals() -> None:
         cursor.execute(f"DELETE FROM {tot}")
         cursor.execute(f"DELETE FROM {mon}")
         cursor.execute(f"""
-            INSERT INTO {tot} (key, warehouse_id, item_id, quantity)
-            SELECT key, warehouse_id, item_id, SUM(quantity * record_type) FROM {mv}
+            INSERT INTO {tot} (key, warehouse_id, item_id, quantity, free)
+            SELECT key, warehouse_id, item_id, SUM(quantity * record_type), SUM(free * record_type) FROM {mv}
             GROUP BY key, warehouse_id, item_id""")
         cursor.execute(f"""
-            INSERT INTO {mon} (month, key, warehouse_id, item_id, quantity_receipt, quantity_expense)
+            INSERT INTO {mon} (month, key, warehouse_id, item_id, quantity_receipt, quantity_expense,
+                               free_receipt, free_expense)
             SELECT {month}, key, warehouse_id, item_id,
                    SUM(CASE WHEN record_type = 1 THEN quantity ELSE 0 END),
-                   SUM(CASE WHEN record_type = -1 THEN quantity ELSE 0 END)
+                   SUM(CASE WHEN record_type = -1 THEN quantity ELSE 0 END),
+                   SUM(CASE WHEN record_type = 1 THEN free ELSE 0 END),
+                   SUM(CASE WHEN record_type = -1 THEN free ELSE 0 END)
             FROM {mv} GROUP BY {month}, key, warehouse_id, item_id""")
         cursor.execute("ANALYZE")
 
