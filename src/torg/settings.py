@@ -89,10 +89,12 @@ _test_url = os.environ.get("TORG_TEST_DATABASE_URL")
 if _test_url:
     DATABASES["default"] = dj_database_url.parse(_test_url)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.environ.get("TORG_PG_PREPARED", "1") == "1":
-    # Statements a process sends again and again (posting sends the same ones for every document) are parsed and
-    # planned once per connection. Behind a connection pooler in transaction mode (PgBouncer), which does not carry
-    # prepared statements across transactions, set TORG_PG_PREPARED=0.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
+    # Statements a process sends again and again (posting sends the same ones for every document) are parsed once
+    # per connection. Each is still planned for its values (a generic plan chose scans over large registers and
+    # made posting several times slower). Behind a connection pooler in transaction mode (PgBouncer), which does
+    # not carry prepared statements across transactions, set TORG_PG_PREPARED=0.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5,
+                                                           "options": "-c plan_cache_mode=force_custom_plan"})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A document form posts about 5 fields per line; a stock count of a whole warehouse has thousands of lines.

@@ -133,6 +133,16 @@ def _sum_values(rows: Sequence[dict[str, Any]], columns: Sequence[ValueColumn]) 
     return totals
 
 
+def _url_maker(name: str) -> Any:
+    """pk → the page's URL (reversed once: a report has thousands of rows), or "" while the page does not exist."""
+    marker = 987654321
+    pattern = safe_reverse(name, marker)
+    if not pattern:
+        return lambda pk: ""
+    head, tail = pattern.split(str(marker), 1)
+    return lambda pk: f"{head}{pk}{tail}"
+
+
 def build_receivables(params: ReceivablesParams) -> ReceivablesReport:
     """Receivables per client and settlement object now: planned payments by stage (the unpaid part), the
     client's debt, our debt (prepayments held on orders, unallocated advances), overdue debt, days overdue and
@@ -147,8 +157,8 @@ def build_receivables(params: ReceivablesParams) -> ReceivablesReport:
         rows = [r for r in rows if r.overdue > 0]
     organizations = _names(Organization, {r.organization_id for r in rows})
     partners = _names(Partner, {r.partner_id for r in rows})
-    order_page = safe_reverse("sales:orders_edit", 0) != ""
-    shipment_page = safe_reverse("shipping:shipments_edit", 0) != ""
+    order_url = _url_maker("sales:orders_edit")
+    shipment_url = _url_maker("shipping:shipments_edit")
 
     by_client: dict[int, list[ReceivableLine]] = {}
     for r in rows:
@@ -158,10 +168,10 @@ def build_receivables(params: ReceivablesParams) -> ReceivablesReport:
             "planned_credit": r.planned.get(StageKind.CREDIT, ZERO),
         }
         if r.order_id:
-            kind, url = "order", safe_reverse("sales:orders_edit", r.order_id) if order_page else ""
+            kind, url = "order", order_url(r.order_id)
         elif r.shipment_id:
             # A sale on credit without an order: all that is unpaid of it is a credit payment to come.
-            kind, url = "shipment", safe_reverse("shipping:shipments_edit", r.shipment_id) if shipment_page else ""
+            kind, url = "shipment", shipment_url(r.shipment_id)
             planned["planned_credit"] = r.debt
         else:
             kind, url = "advance", ""

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F, Q
+from django.db.models import F, Max, Prefetch, Q
 from django.utils import timezone
 
 from torg.core.money import round_money
@@ -73,9 +73,9 @@ def _credit_due(orders: dict[int, Any], order_ids: Sequence[int]) -> dict[int, d
 
     last: dict[int, dt.date] = {}
     for order_id, when in (ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
-                           .values_list("order_id", "document__date")):
-        day = timezone.localtime(when).date()
-        last[order_id] = max(last.get(order_id, day), day)
+                           .values("order_id").annotate(last=Max("document__date")).values_list("order_id", "last")
+                           .order_by()):
+        last[order_id] = timezone.localtime(when).date()
     result: dict[int, dt.date | None] = {}
     for order_id in order_ids:
         order = orders.get(order_id)
@@ -104,7 +104,13 @@ def receivables(*, organization: int | None = None, partner: int | None = None,
 
     `with_planned` also gives the open orders (states in PLANNED_STATES) whose stages are not paid in full, even
     with nothing shipped or paid yet (an order awaiting its advance), so that their planned payments show."""
-    from torg.sales.models import ClientAdvancesTotal, ClientSettlementsTotal, SalesOrder, Shipment
+    from torg.sales.models import (
+        ClientAdvancesTotal,
+        ClientSettlementsTotal,
+        OrderPaymentStage,
+        SalesOrder,
+        Shipment,
+    )
 
     today = today or timezone.localdate()
     q = Q()
@@ -133,7 +139,11 @@ def receivables(*, organization: int | None = None, partner: int | None = None,
                            "order_id": o["pk"], "shipment_id": None, "shipped": ZERO, "paid": ZERO})
     order_ids = sorted({t["order_id"] for t in totals if t["order_id"]})
     shipment_ids = sorted({t["shipment_id"] for t in totals if t["shipment_id"]})
-    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids).prefetch_related("stages")}
+    # Only what the rows show and the due dates need: thousands of rows in a company-wide report.
+    stages = Prefetch("stages", queryset=OrderPaymentStage.objects.only("order_id", "kind", "amount", "days",
+                                                                        "due_date"))
+    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids).only("id", "number", "date")
+              .prefetch_related(stages)}
     shipments = {s.pk: s for s in Shipment.objects.filter(pk__in=shipment_ids)}
     due = _credit_due(orders, order_ids)
     rows = []
