@@ -58,12 +58,7 @@ class Document(models.Model):
         ordering = ["-date", "-id"]
 
     def __str__(self) -> str:
-        when = date_format(timezone.localtime(self.date), "SHORT_DATE_FORMAT") if self.date else ""
-        return _("%(kind)s No. %(number)s of %(date)s") % {
-            "kind": self._meta.verbose_name.capitalize(),  # type: ignore[union-attr]
-            "number": self.number or "—",
-            "date": when,
-        }
+        return document_labeller(type(self))(self.number, self.date)
 
     # -- hooks for concrete documents
     def number_prefix(self) -> str:
@@ -116,6 +111,23 @@ def prices_include_vat_of(line: models.Model) -> bool:
     if type(line).document.is_cached(line) or line.document_id:  # type: ignore[attr-defined]
         return bool(line.document.prices_include_vat)  # type: ignore[attr-defined]
     return True
+
+
+def document_labeller(model: type[models.Model]) -> Any:
+    """(number, date) → how a document of this kind is named ("Sales order No. РМ-000012 of 05.03.2026"), in the
+    active language. For many documents at once: the kind is translated once and each day formatted once."""
+    kind = str(model._meta.verbose_name).capitalize()
+    template = _("%(kind)s No. %(number)s of %(date)s")
+    days: dict[dt.date, str] = {}
+
+    def label(number: str, date: dt.datetime | None) -> str:
+        when = ""
+        if date:
+            local = timezone.localtime(date)
+            when = days.get(local.date()) or days.setdefault(local.date(), date_format(local, "SHORT_DATE_FORMAT"))
+        return template % {"kind": kind, "number": number or "—", "date": when}
+
+    return label
 
 
 def _reference_fields(model: type[models.Model], exclude: Sequence[str]) -> list[models.ForeignKey]:

@@ -79,7 +79,7 @@ def open_items(organization_id: int, partner_id: int) -> list[OpenItem]:
 
     paid = _settled(organization_id, partner_id)
     orders = list(_open_orders(organization_id, partner_id).prefetch_related("stages"))
-    credit_due = _credit_due({o.pk: o for o in orders}, [o.pk for o in orders])
+    credit_due = _credit_due({o.pk: list(o.stages.all()) for o in orders}, [o.pk for o in orders])
     items = []
     for order in orders:
         left = _left_on_order(order, paid)

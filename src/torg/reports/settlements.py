@@ -175,12 +175,14 @@ def build_receivables(params: ReceivablesParams) -> ReceivablesReport:
             planned["planned_credit"] = r.debt
         else:
             kind, url = "advance", ""
-        values: dict[str, Any] = {**planned, "planned_total": sum(planned.values(), ZERO), "debt": r.debt,
-                                  "our_debt": r.our_debt, "overdue": r.overdue, "days_overdue": r.days_overdue}
+        debt, days = r.debt, r.days_overdue
+        values: dict[str, Any] = {**planned, "planned_total": sum(planned.values(), ZERO), "debt": debt,
+                                  "our_debt": r.our_debt, "overdue": debt if days > 0 else ZERO,
+                                  "days_overdue": days}
         for c in buckets:
             values[c.key] = ZERO
-        if r.debt:
-            values[f"bucket_{bucket_of(r.days_overdue, bounds)}"] = r.debt
+        if debt:
+            values[f"bucket_{bucket_of(days, bounds)}"] = debt
         label = r.label or (_("Advance not allocated") if kind == "advance" else "")
         by_client.setdefault(r.partner_id, []).append(
             ReceivableLine(kind, organizations.get(r.organization_id, ""), label, url, r.due_date, values))

@@ -7,12 +7,13 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F, Max, Prefetch, Q
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
+from torg.core.documents import document_labeller
 from torg.core.money import round_money
 
 ZERO = Decimal(0)
@@ -68,7 +69,30 @@ def bucket_of(days: int, bounds: Sequence[int]) -> int:
     return len(bounds) + 1
 
 
-def _credit_due(orders: dict[int, Any], order_ids: Sequence[int]) -> dict[int, dt.date | None]:
+class Stage(NamedTuple):
+    """An order's payment stage, as the settlement reads need it."""
+
+    kind: str
+    amount: Decimal
+    days: int
+    due_date: dt.date | None
+
+
+def stages_of(order_ids: Sequence[int]) -> dict[int, list[Stage]]:
+    """order → its payment stages, in one query (plain tuples: a company-wide report reads thousands)."""
+    from torg.sales.models import OrderPaymentStage
+
+    result: dict[int, list[Stage]] = defaultdict(list)
+    for order_id, kind, amount, days, due_date in (OrderPaymentStage.objects.filter(order_id__in=order_ids)
+                                                   .order_by("order_id", "id")
+                                                   .values_list("order_id", "kind", "amount", "days", "due_date")):
+        result[order_id].append(Stage(kind, amount, days, due_date))
+    return result
+
+
+def _credit_due(stages: dict[int, Sequence[Any]], order_ids: Sequence[int]) -> dict[int, dt.date | None]:
+    """When each order's debt falls due: its last shipment + the credit days, or before any shipment its
+    earliest stage date. `stages`: order → its stages (anything with kind, days and due_date)."""
     from torg.sales.models import ShipmentLine, StageKind
 
     last: dict[int, dt.date] = {}
@@ -78,16 +102,12 @@ def _credit_due(orders: dict[int, Any], order_ids: Sequence[int]) -> dict[int, d
         last[order_id] = timezone.localtime(when).date()
     result: dict[int, dt.date | None] = {}
     for order_id in order_ids:
-        order = orders.get(order_id)
-        if order is None:
-            result[order_id] = None
-            continue
-        credit = [s for s in order.stages.all() if s.kind == StageKind.CREDIT]
+        own = stages.get(order_id, ())
         if order_id in last:
-            days = max((s.days for s in credit), default=0)
+            days = max((s.days for s in own if s.kind == StageKind.CREDIT), default=0)
             result[order_id] = last[order_id] + dt.timedelta(days=days)
         else:
-            result[order_id] = min((s.due_date for s in order.stages.all() if s.due_date), default=None)
+            result[order_id] = min((s.due_date for s in own if s.due_date), default=None)
     return result
 
 
@@ -107,7 +127,6 @@ def receivables(*, organization: int | None = None, partner: int | None = None,
     from torg.sales.models import (
         ClientAdvancesTotal,
         ClientSettlementsTotal,
-        OrderPaymentStage,
         SalesOrder,
         Shipment,
     )
@@ -140,24 +159,23 @@ def receivables(*, organization: int | None = None, partner: int | None = None,
     order_ids = sorted({t["order_id"] for t in totals if t["order_id"]})
     shipment_ids = sorted({t["shipment_id"] for t in totals if t["shipment_id"]})
     # Only what the rows show and the due dates need: thousands of rows in a company-wide report.
-    stages = Prefetch("stages", queryset=OrderPaymentStage.objects.only("order_id", "kind", "amount", "days",
-                                                                        "due_date"))
-    orders = {o.pk: o for o in SalesOrder.objects.filter(pk__in=order_ids).only("id", "number", "date")
-              .prefetch_related(stages)}
+    label = document_labeller(SalesOrder)
+    orders = {pk: label(number, date) for pk, number, date in
+              SalesOrder.objects.filter(pk__in=order_ids).values_list("pk", "number", "date").order_by()}
+    stages = stages_of(order_ids)
     shipments = {s.pk: s for s in Shipment.objects.filter(pk__in=shipment_ids)}
-    due = _credit_due(orders, order_ids)
+    due = _credit_due(stages, order_ids)
     rows = []
     for t in totals:
         shipped, paid = round_money(t["shipped"]), round_money(t["paid"])
         row = ReceivableRow(t["organization_id"], t["partner_id"], t["order_id"], t["shipment_id"], shipped, paid,
                             None, today)
         if t["order_id"]:
-            order = orders.get(t["order_id"])
             row.due_date = due.get(t["order_id"])
-            row.label = str(order) if order else ""
-            if order is not None:
+            row.label = orders.get(t["order_id"], "")
+            if t["order_id"] in orders:
                 unpaid = paid
-                for stage in sorted(order.stages.all(), key=lambda s: (s.due_date or dt.date.max)):
+                for stage in sorted(stages.get(t["order_id"], ()), key=lambda s: (s.due_date or dt.date.max)):
                     covered = min(stage.amount, unpaid)
                     unpaid -= covered
                     if stage.amount - covered > 0:
@@ -269,7 +287,7 @@ def payment_discipline(*, organization: int | None = None, start: dt.date | None
     if organization:
         orders = orders.filter(organization_id=organization)
     orders = list(orders)
-    due = _credit_due({o.pk: o for o in orders}, [o.pk for o in orders])
+    due = _credit_due({o.pk: list(o.stages.all()) for o in orders}, [o.pk for o in orders])
     paid_moves: dict[int, list[tuple[dt.datetime, Decimal]]] = defaultdict(list)
     for m in (ClientSettlements.movement_model.objects.filter(order_id__in=[o.pk for o in orders])
               .exclude(paid=0).values("order_id", "period", "paid", "record_type").order_by("period")):
