@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
@@ -571,29 +571,41 @@ def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Se
     stages = _prepare_order(order, lines, stages)
     validate_order(order, lines, stages)
     with service_transaction():
-        if order.status != OrderStatus.NOT_AGREED and review_deviations:
-            deviations = agreement_deviations(order, lines, stages)
-            if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(order, deviations):
-                _send_to_approval(order, deviations, user, requested=order.status)
-        _check_payment_terms(order, lines, user)
         created = order.pk is None
-        order._state_refreshed_by_caller = True  # type: ignore[attr-defined]
-        try:
-            save_document(order, lines, user=user, expected_version=expected_version, post=post)
-        finally:
-            del order._state_refreshed_by_caller  # type: ignore[attr-defined]
-        _replace_stages(order, stages, new=created)
-        pending = getattr(order, "_pending_approval", None)
-        if pending is not None:
-            # A newer request replaces one still waiting: the approver decides on the order as it is now.
-            order.approvals.filter(decision=OrderApproval.Decision.PENDING).delete()
-            pending.order = order
-            pending.save()
-            del order._pending_approval
-        from torg.sales.states import refresh_order_states
 
-        refresh_order_states([order.pk], loaded={order.pk: (order, lines, stages)})
+        def write() -> None:
+            save_document(order, lines, user=user, expected_version=expected_version, post=post)
+            _replace_stages(order, stages, new=created)
+
+        _write_under_terms(order, lines, stages, user=user, write=write, review_deviations=review_deviations)
     return order
+
+
+def _write_under_terms(order: SalesOrder, lines: Sequence[SalesOrderLine], stages: Sequence[OrderPaymentStage], *,
+                       user: Any, write: Callable[[], None], review_deviations: bool = True) -> None:
+    """What every change of an order goes through, in its transaction: an agreed order that departs from its
+    agreement goes to approval (unless the user may deviate), the payment terms are checked, `write()` saves it,
+    a new approval request replaces one still waiting, and the order's state is refreshed once."""
+    from torg.sales.states import refresh_order_states
+
+    if order.status != OrderStatus.NOT_AGREED and review_deviations:
+        deviations = agreement_deviations(order, lines, stages)
+        if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(order, deviations):
+            _send_to_approval(order, deviations, user, requested=order.status)
+    _check_payment_terms(order, lines, user)
+    order._state_refreshed_by_caller = True  # type: ignore[attr-defined]
+    try:
+        write()
+    finally:
+        del order._state_refreshed_by_caller  # type: ignore[attr-defined]
+    pending = getattr(order, "_pending_approval", None)
+    if pending is not None:
+        # A newer request replaces one still waiting: the approver decides on the order as it is now.
+        order.approvals.filter(decision=OrderApproval.Decision.PENDING).delete()
+        pending.order = order
+        pending.save()
+        del order._pending_approval
+    refresh_order_states([order.pk], loaded={order.pk: (order, lines, stages)})
 
 
 def _replace_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage], *, new: bool = False) -> None:
@@ -667,25 +679,8 @@ def set_order_status(order: SalesOrder, status: str, *, user: Any = None) -> Sal
             # must still be in force, and the order still keeps to it or goes to approval.
             check_agreement(current.agreement, current.organization_id, current.partner_id,
                             timezone.localtime(current.date).date())
-            deviations = agreement_deviations(current, lines, stages)
-            if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(current,
-                                                                                                   deviations):
-                _send_to_approval(current, deviations, user, requested=status)
-        _check_payment_terms(current, lines, user)
-        current._state_refreshed_by_caller = True  # type: ignore[attr-defined]
-        try:
-            save_document(current, None, user=user, expected_version=current.version, post=True)
-        finally:
-            del current._state_refreshed_by_caller  # type: ignore[attr-defined]
-        pending = getattr(current, "_pending_approval", None)
-        if pending is not None:
-            current.approvals.filter(decision=OrderApproval.Decision.PENDING).delete()
-            pending.order = current
-            pending.save()
-            del current._pending_approval
-        from torg.sales.states import refresh_order_states
-
-        refresh_order_states([current.pk], loaded={current.pk: (current, lines, stages)})
+        _write_under_terms(current, lines, stages, user=user, write=lambda: save_document(
+            current, None, user=user, expected_version=current.version, post=True))
     order.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
     return current
 

@@ -26,6 +26,7 @@ from torg.conftest import moment
 from torg.payments.models import IncomingPayment
 from torg.sales import services
 from torg.sales.models import GoodsIssue, OrderStatus, SalesOrder, SalesOrderLine, Shipment
+from torg.sales.tests.test_pages_browser import log_in
 from torg.stock.models import Stock
 from torg.stock.tests.helpers import purchase
 
@@ -44,16 +45,6 @@ def folder() -> Path:
 
 def shot(page: Any, name: str) -> None:
     page.screenshot(path=str(folder() / f"{name}.png"), full_page=True)
-
-
-def log_in(page: Any, url: str, username: str) -> None:
-    page.context.clear_cookies()
-    page.context.add_cookies([{"name": "django_language", "value": "en", "url": url}])
-    page.goto(url + "/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "pass12345")
-    page.click("form button.w-100")
-    page.wait_for_url(lambda u: "/login/" not in u)
 
 
 def text_of(page: Any, selector: str) -> str:

@@ -32,6 +32,7 @@ def log_in(page: Any, url: str, username: str) -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", "pass12345")
     page.click("form button.w-100")
+    page.wait_for_url(lambda u: "/login/" not in u)
 
 
 def pick_item(page: Any, row: int, text: str) -> None:
