@@ -26,6 +26,8 @@ from torg.sales.models import (
     OrderStatus,
     PaymentSchedule,
     PaymentScheduleStage,
+    Quote,
+    QuoteLine,
     SalesOrder,
     SalesOrderLine,
     StageKind,
@@ -70,6 +72,7 @@ class SalesDemo:
             for _ in range(per_day + self.rng.randint(0, 2)):
                 self.one_order(day)
         self.an_overpayment_and_a_refund()
+        self.some_quotes()
 
     # ----------------------------------------------------------------- terms
     def create_terms(self) -> None:
@@ -255,6 +258,42 @@ class SalesDemo:
                           date=_aware(day + dt.timedelta(days=1), 15)),
                    user=self.accountant, idempotency_key="demo-refund")
             self.loader.count_doc("refund")
+
+
+    # ---------------------------------------------------------------- quotes
+    QUOTE_FATES = ("draft", "draft", "sent", "sent", "answered", "answered", "accepted", "rejected", "rejected")
+    REJECTIONS = ("Нашли дешевле у другого поставщика", "Закупка перенесена на следующий квартал")
+
+    def some_quotes(self) -> None:
+        """Quotes of the last two weeks in every state: drafts, sent, answered by the client with a new version,
+        turned into an order, and rejected with the reason."""
+        items = sorted({item_id for item_id, _pt in self.prices})
+        rejections = iter(self.REJECTIONS)
+        for n, fate in enumerate(self.QUOTE_FATES):
+            agreement = self.typical[n % len(self.typical)]
+            day = self.today - dt.timedelta(days=14 - n)
+            quote = Quote(organization_id=agreement.organization_id, partner=self.rng.choice(self.clients[3:]),
+                          agreement=agreement, date=_aware(day, 10, 30), valid_until=day + dt.timedelta(days=10),
+                          terms="Доставка на следующий рабочий день после оплаты")
+            lines = [QuoteLine(item_id=item_id, quantity=Decimal(self.rng.choice((5, 10, 20, 50))))
+                     for item_id in self.rng.sample(items, k=self.rng.randint(2, 5))]
+            services.save_quote(quote, lines, user=self.manager)
+            self.loader.count_doc("quote")
+            if fate == "draft":
+                continue
+            services.mark_quote_sent(quote, user=self.manager)
+            if fate == "answered":  # the client wants more of the first line, a little cheaper
+                first = quote.lines.order_by("line_no").first()
+                services.create_quote_version(quote, user=self.manager, changes=[{
+                    "line_no": 1, "quantity": first.quantity * 2,
+                    "price": (first.price * Decimal("0.97")).quantize(CENT), "agreed": True}],
+                    comment="Клиент просит больше и дешевле")
+                self.loader.count_doc("quote")
+            elif fate == "accepted":
+                services.order_from_quote(quote, user=self.manager)
+                self.loader.count_doc("sales order")
+            elif fate == "rejected":
+                services.reject_quote(quote, next(rejections), user=self.manager)
 
 
 def add_sales(loader: Any) -> None:

@@ -100,11 +100,16 @@ def test_documents_are_posted_in_the_expected_numbers(demo: Any) -> None:
         "surpluses": 3,
     }
     # The sales part: orders, most of them shipped and paid, a goods issue from the order-based warehouse,
-    # an advance and a refund.
+    # an advance and a refund; quotes in every state, two answered with a second version.
     sales = {k: v for k, v in demo.documents.items() if k not in stock_kinds}
-    assert set(sales) == {"sales order", "shipment", "goods issue", "incoming payment", "refund"}
+    assert set(sales) == {"quote", "sales order", "shipment", "goods issue", "incoming payment", "refund"}
     assert sales["sales order"] >= 30 and sales["shipment"] <= sales["sales order"] < sales["incoming payment"] + 20
     assert sales["refund"] == 1
+    from torg.sales.models import Quote
+
+    assert sales["quote"] == Quote.objects.count() == 11
+    assert sorted(Quote.objects.values_list("status", flat=True)) == sorted(
+        ["draft"] * 4 + ["sent"] * 2 + ["answered"] * 2 + ["accepted", "rejected", "rejected"])  # versions 2: drafts
 
 
 def test_demo_orders_are_in_many_states(demo: Any) -> None:
