@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from torg.catalogs.models import Contact, Counterparty, DeliveryAddress, Item, ItemKind, Partner
 from torg.catalogs.selectors import prices_of
 from torg.catalogs.services import save_catalog_entry
+from torg.core import events
 from torg.core.documents import (
     clean_document,
     link_documents,
@@ -1092,6 +1093,8 @@ def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: An
         if post or was_posted:
             _check_credit(shipment, user)
             offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)
+        if post and not was_posted:
+            events.publish("shipment_posted", shipment=shipment, user=user)
     return shipment
 
 
@@ -1111,9 +1114,12 @@ def post_shipment(shipment: Shipment, *, user: Any = None) -> Shipment:
     lines = list(shipment.lines.order_by("line_no"))
     _refuse_awaiting_prepayment(_Orders.read(ln.order_id for ln in lines if ln.order_id), user)
     with _explain_backlog_shortage(shipment, lines), service_transaction(own_savepoint=True):
+        was_posted = Shipment.objects.filter(pk=shipment.pk, posted=True).exists()
         post_document(shipment, user=user)
         _check_credit(shipment, user)
         offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)
+        if not was_posted:
+            events.publish("shipment_posted", shipment=shipment, user=user)
     return shipment
 
 
