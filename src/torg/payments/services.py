@@ -16,6 +16,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from torg.catalogs.models import BankAccount, CashDesk
+from torg.core import events
 from torg.core.documents import (
     clean_document,
     post_document,
@@ -272,6 +273,7 @@ def register_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation
             raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
         save_document(payment, chosen, user=user, post=True)
         _refuse_paid_twice(payment, chosen)
+        events.publish("payment_registered", payment=payment, user=user)
         from torg.sales.services import offset_advances
 
         offset_advances(payment.organization_id, payment.partner_id, user=user, date=payment.date)
@@ -297,7 +299,10 @@ def unpost_payment(payment: IncomingPayment, *, user: Any = None) -> IncomingPay
     """Take a payment back (entered twice, or on the wrong client): its money leaves the orders it paid and the
     advance it made. Refused while that advance was already offset against shipments or refunded: the client's
     advance would go below zero (unpost the offset or the refund first)."""
-    return unpost_document(payment, user=user)
+    with service_transaction():
+        unpost_document(payment, user=user)
+        events.publish("payment_unposted", payment=payment, user=user)
+    return payment
 
 
 def post_payment(payment: IncomingPayment, *, user: Any = None) -> IncomingPayment:
@@ -311,6 +316,7 @@ def post_payment(payment: IncomingPayment, *, user: Any = None) -> IncomingPayme
     with service_transaction():
         post_document(payment, user=user)
         _refuse_paid_twice(payment, lines)
+        events.publish("payment_registered", payment=payment, user=user)
         from torg.sales.services import offset_advances
 
         offset_advances(payment.organization_id, payment.partner_id, user=user, date=payment.date)
@@ -337,6 +343,7 @@ def refund(refund_doc: Refund, *, user: Any = None, idempotency_key: str | None 
                 % {"held": _fmt(held), "amount": _fmt(refund_doc.amount)},
                 fields={"amount": [_("At most %(held)s.") % {"held": _fmt(held)}]})
         save_document(refund_doc, None, user=user, post=True)
+        events.publish("refund_registered", refund=refund_doc, user=user)
         return refund_doc
 
     return _idempotent_create(Refund, refund_doc.idempotency_key, create)
