@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "torg.stock",
     "torg.sales",
     "torg.payments",
+    "torg.fiscal",
     "torg.reports",
     "torg.printing",
     "torg.api",

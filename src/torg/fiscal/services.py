@@ -1,0 +1,434 @@
+"""Fiscal use cases: which settlements need a receipt, the facts the builder is given, and what people do with
+receipts and registers (retry, cancel, return, correct, shifts, cash in and out).
+
+When a receipt is needed (and when not):
+- a client's payment in cash or by card: always; by bank transfer only from a private person (a B2B transfer
+  needs no receipt);
+- a refund of an advance in cash or by card (or by bank to a private person): a return receipt of the advance;
+- a shipment: when money received earlier for its orders was registered on a receipt (its offset must be
+  registered: «полный расчёт» with 1215), or when the client is a private person (handover on credit or with
+  offset). A shipment to a company that pays by bank transfer needs none;
+- a payment taken back (unposted): its receipt, if already sent, is reversed by a return receipt; if still
+  waiting, it is cancelled.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.apps import apps
+from django.db.models import Sum
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from torg.catalogs.models import Counterparty, Item, ItemKind, LegalForm, Organization
+from torg.core.documents import service_transaction
+from torg.core.errors import CoreError, ErrorCode
+from torg.core.jobs import job
+from torg.core.money import ZERO, round_money
+from torg.fiscal import builder
+from torg.fiscal.drivers import device_for
+from torg.fiscal.models import CashRegister, FiscalReceipt, FiscalReceiptLine, ReceiptStatus
+from torg.fiscal.queue import cashier_of, queue_receipts, register_for, schedule_drain
+from torg.fiscal.receipts import UNIT_BY_OKEI, Method, ReceiptDraft, Unit
+
+PREPAYMENT_METHODS = (int(Method.FULL_PREPAYMENT), int(Method.PREPAYMENT), int(Method.ADVANCE))
+
+
+# ================================================================ deciding
+def _is_person(counterparty_id: int | None) -> bool:
+    if not counterparty_id:
+        return False
+    return Counterparty.objects.filter(pk=counterparty_id, legal_form=LegalForm.PERSON).exists()
+
+
+def _needs_receipt(method: str, counterparty_id: int | None) -> bool:
+    return method in ("cash", "card") or _is_person(counterparty_id)
+
+
+def _organization(organization_id: int) -> Organization:
+    return Organization.objects.only("pk", "vat_payer", "inn", "name").get(pk=organization_id)
+
+
+def _buyer(partner: Any, counterparty_id: int | None, given: str = "") -> dict[str, str]:
+    contact = given or getattr(partner, "email", "") or getattr(partner, "phone", "")
+    out = {"buyer_contact": contact[:100]}
+    if counterparty_id:
+        cp = Counterparty.objects.filter(pk=counterparty_id).values("name", "inn", "legal_form").first()
+        if cp and cp["legal_form"] != LegalForm.PERSON:
+            out.update(buyer_name=cp["name"][:200], buyer_inn=cp["inn"] or "")
+    return out
+
+
+# ================================================================ facts
+def _settled(organization_id: int, partner_id: int, orders: Iterable[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    """(shipped, paid) per order as the client settlements register holds them now."""
+    totals = apps.get_model("sales", "ClientSettlementsTotal")
+    rows = (totals.objects.filter(organization_id=organization_id, partner_id=partner_id, order_id__in=list(orders))
+            .values("order_id").annotate(shipped=Sum("shipped"), paid=Sum("paid")).order_by())
+    return {r["order_id"]: (round_money(r["shipped"] or 0), round_money(r["paid"] or 0)) for r in rows}
+
+
+def _goods_of_orders(order_ids: Sequence[int]) -> dict[int, list[builder.Goods]]:
+    """Per order, its goods not handed over yet (ordered, not cancelled, minus posted shipments), VAT included."""
+    line_model = apps.get_model("sales", "SalesOrderLine")
+    shipment_line = apps.get_model("sales", "ShipmentLine")
+    shipped: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    for row in (shipment_line.objects.filter(order_id__in=order_ids, document__posted=True)
+                .values("order_id", "order_line_code").annotate(q=Sum("quantity")).order_by()):
+        shipped[(row["order_id"], row["order_line_code"])] = Decimal(str(row["q"]))
+    out: dict[int, list[builder.Goods]] = defaultdict(list)
+    rows = (line_model.objects.filter(document_id__in=order_ids, cancelled=False)
+            .values("document_id", "code", "item_id", "item__name", "item__kind", "item__unit__code", "quantity",
+                    "amount", "vat_amount", "vat_rate", "document__prices_include_vat")
+            .order_by("document_id", "line_no"))
+    for row in rows:
+        quantity = Decimal(str(row["quantity"]))
+        amount = Decimal(str(row["amount"]))
+        if not row["document__prices_include_vat"]:
+            amount += Decimal(str(row["vat_amount"]))
+        left = quantity - shipped.get((row["document_id"], row["code"]), ZERO)
+        if left <= 0:
+            continue
+        if left != quantity:
+            amount = round_money(amount * left / quantity)
+        out[row["document_id"]].append(_goods(row["item__name"], left, amount, row["vat_rate"],
+                                              f"order:{row['document_id']}", row["item__kind"],
+                                              row["item__unit__code"], row["item_id"]))
+    return out
+
+
+def _goods(name: str, quantity: Decimal, amount: Decimal, vat_rate: int, reference: str, kind: str,
+           okei: str | None, item_id: int | None) -> builder.Goods:
+    return builder.Goods(name=name, quantity=quantity, amount=amount, vat_rate=vat_rate, reference=reference,
+                         service=kind != ItemKind.GOODS, unit=UNIT_BY_OKEI.get(okei or "", Unit.PIECE),
+                         item_id=item_id)
+
+
+def _order_titles(order_ids: Iterable[int]) -> dict[int, str]:
+    order_model = apps.get_model("sales", "SalesOrder")
+    return {pk: builder.settlement_title("order", number, timezone.localtime(date).date())
+            for pk, number, date in order_model.objects.filter(pk__in=list(order_ids))
+            .values_list("pk", "number", "date")}
+
+
+def _receipted_prepayment(order_ids: Iterable[int]) -> set[int]:
+    """Orders with money registered as a prepayment on a receipt (not cancelled)."""
+    return set(FiscalReceiptLine.objects.filter(order_id__in=list(order_ids), method__in=PREPAYMENT_METHODS)
+               .exclude(receipt__status=ReceiptStatus.CANCELLED).values_list("order_id", flat=True))
+
+
+# ================================================================ listeners
+def on_payment_registered(payment: Any, user: Any = None) -> list[FiscalReceipt]:
+    """The receipt of a client's payment: prepayment, advance, payment of credit — or several in one."""
+    if not _needs_receipt(payment.method, payment.counterparty_id):
+        return []
+    lines = list(payment.lines.all())
+    order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
+    settled = _settled(payment.organization_id, payment.partner_id, order_ids)
+    goods = _goods_of_orders(order_ids)
+    titles = _order_titles(order_ids)
+    this = defaultdict(Decimal)
+    for ln in lines:
+        if ln.order_id:
+            this[ln.order_id] += ln.amount
+    objects = []
+    for order_id in order_ids:
+        shipped, paid = settled.get(order_id, (ZERO, ZERO))
+        objects.append(builder.SettlementObject(
+            reference=f"order:{order_id}", title=titles[order_id], goods_to_hand_over=tuple(goods.get(order_id, ())),
+            shipped_before=shipped, paid_before=paid - this[order_id]))
+    objects.extend(_shipment_objects(payment, lines))
+    allocations = tuple((f"order:{ln.order_id}" if ln.order_id else f"shipment:{ln.shipment_id}", ln.amount)
+                        for ln in lines)
+    organization = _organization(payment.organization_id)
+    event = builder.Settlement(
+        objects=tuple(objects), allocations=allocations,
+        cash=payment.amount if payment.method == "cash" else ZERO,
+        electronic=ZERO if payment.method == "cash" else payment.amount,
+        vat_payer=organization.vat_payer, **_buyer(payment.partner, payment.counterparty_id))
+    return queue_receipts(builder.build(event), organization_id=payment.organization_id,
+                          partner_id=payment.partner_id, cash_desk_id=payment.cash_desk_id, payment_id=payment.pk,
+                          user=user)
+
+
+def _shipment_objects(payment: Any, lines: Sequence[Any]) -> list[builder.SettlementObject]:
+    """Shipments made without an order that the payment pays: goods handed over before, paid or not."""
+    shipment_ids = sorted({ln.shipment_id for ln in lines if ln.shipment_id and not ln.order_id})
+    if not shipment_ids:
+        return []
+    totals = apps.get_model("sales", "ClientSettlementsTotal")
+    shipment_model = apps.get_model("sales", "Shipment")
+    this = defaultdict(Decimal)
+    for ln in lines:
+        if ln.shipment_id and not ln.order_id:
+            this[ln.shipment_id] += ln.amount
+    sums = {r["shipment_id"]: r for r in totals.objects.filter(shipment_id__in=shipment_ids, order_id__isnull=True)
+            .values("shipment_id").annotate(shipped=Sum("shipped"), paid=Sum("paid")).order_by()}
+    out = []
+    for pk, number, date in shipment_model.objects.filter(pk__in=shipment_ids).values_list("pk", "number", "date"):
+        row = sums.get(pk, {"shipped": 0, "paid": 0})
+        out.append(builder.SettlementObject(
+            reference=f"shipment:{pk}", title=builder.settlement_title("shipment", number,
+                                                                       timezone.localtime(date).date()),
+            shipped_before=round_money(row["shipped"] or 0), paid_before=round_money(row["paid"] or 0) - this[pk]))
+    return out
+
+
+def on_shipment_posted(shipment: Any, user: Any = None) -> list[FiscalReceipt]:
+    """The handover receipt of a shipment whose orders were prepaid on a receipt, or of a private person."""
+    lines = list(shipment.lines.all())
+    order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
+    if not _is_person(shipment.counterparty_id) and not _receipted_prepayment(order_ids):
+        return []
+    items = {pk: (name, kind, okei) for pk, name, kind, okei in Item.objects.filter(
+        pk__in={ln.item_id for ln in lines}).values_list("pk", "name", "kind", "unit__code")}
+    handed = []
+    this = defaultdict(Decimal)
+    for ln in lines:
+        reference = f"order:{ln.order_id}" if ln.order_id else f"shipment:{shipment.pk}"
+        amount = ln.amount if shipment.prices_include_vat else ln.amount + ln.vat_amount
+        this[reference] += amount
+        name, kind, okei = items[ln.item_id]
+        handed.append(_goods(name, ln.quantity, amount, ln.vat_rate, reference, kind, okei, ln.item_id))
+    settled = _settled(shipment.organization_id, shipment.partner_id, order_ids)
+    titles = _order_titles(order_ids)
+    objects = []
+    for order_id in order_ids:
+        shipped, paid = settled.get(order_id, (ZERO, ZERO))
+        objects.append(builder.SettlementObject(reference=f"order:{order_id}", title=titles[order_id],
+                                                shipped_before=shipped - this[f"order:{order_id}"],
+                                                paid_before=paid))
+    own = f"shipment:{shipment.pk}"
+    if this.get(own):
+        totals = apps.get_model("sales", "ClientSettlementsTotal")
+        paid = totals.objects.filter(shipment_id=shipment.pk, order_id__isnull=True).aggregate(s=Sum("paid"))["s"]
+        objects.append(builder.SettlementObject(
+            reference=own, title=builder.settlement_title("shipment", shipment.number,
+                                                          timezone.localtime(shipment.date).date()),
+            paid_before=round_money(paid or 0)))
+    organization = _organization(shipment.organization_id)
+    event = builder.Settlement(objects=tuple(objects), handed_over=tuple(handed), vat_payer=organization.vat_payer,
+                               **_buyer(shipment.partner, shipment.counterparty_id))
+    return queue_receipts(builder.build(event), organization_id=shipment.organization_id,
+                          partner_id=shipment.partner_id, shipment_id=shipment.pk,
+                          user=user)
+
+
+def on_refund_registered(refund: Any, user: Any = None) -> list[FiscalReceipt]:
+    """A return receipt of the advance paid back."""
+    if not _needs_receipt(refund.method, None):
+        return []
+    organization = _organization(refund.organization_id)
+    cash = refund.amount if refund.method == "cash" else ZERO
+    event = builder.PrepaymentReturn(amount=refund.amount, method=Method.ADVANCE, cash=cash,
+                                     electronic=refund.amount - cash, vat_payer=organization.vat_payer,
+                                     buyer_contact=_buyer(refund.partner, None)["buyer_contact"])
+    return queue_receipts(builder.build(event), organization_id=refund.organization_id,
+                          partner_id=refund.partner_id, cash_desk_id=refund.cash_desk_id, refund_id=refund.pk,
+                          user=user)
+
+
+def on_payment_unposted(payment: Any, user: Any = None) -> list[FiscalReceipt]:
+    """A payment taken back: its waiting receipts are cancelled, its sent ones reversed."""
+    receipts = list(FiscalReceipt.objects.filter(payment_id=payment.pk, original__isnull=True)
+                    .exclude(status=ReceiptStatus.CANCELLED).prefetch_related("lines"))
+    made = []
+    for receipt in receipts:
+        if receipt.status in (ReceiptStatus.QUEUED, ReceiptStatus.FAILED):
+            FiscalReceipt.objects.filter(pk=receipt.pk).update(
+                status=ReceiptStatus.CANCELLED, last_error=_("The payment was unposted before it was printed."))
+            continue
+        if receipt.returns.exclude(status=ReceiptStatus.CANCELLED).exists():
+            continue
+        made += queue_receipts(builder.build(builder.Reversal(receipt.to_draft())),
+                               organization_id=receipt.organization_id, partner_id=receipt.partner_id,
+                               cash_register=receipt.cash_register, payment_id=payment.pk, original_id=receipt.pk,
+                               event_key=f"reversal:{receipt.pk}", user=user,
+                               notes=_("The payment was unposted: its receipt is taken back."))
+    return made
+
+
+# ================================================================ what people do
+def retry_receipt(receipt: FiscalReceipt, *, user: Any = None) -> FiscalReceipt:
+    """Send a failed (or waiting) receipt again — to the register it was for, or, if it had none, to the
+    organization's register now."""
+    with service_transaction():
+        current = FiscalReceipt.objects.select_for_update().get(pk=receipt.pk)
+        if current.status not in (ReceiptStatus.FAILED, ReceiptStatus.QUEUED):
+            raise CoreError(ErrorCode.INVALID, _("Only a failed or waiting receipt can be sent again; this one is "
+                                                 "%(status)s.") % {"status": current.get_status_display()})
+        register = current.cash_register or register_for(current.organization_id)
+        if register is None:
+            raise CoreError(ErrorCode.INVALID, str(_no_register()))
+        FiscalReceipt.objects.filter(pk=current.pk).update(
+            status=ReceiptStatus.QUEUED, next_attempt_at=None, cash_register=register,
+            last_error=_("Sent again by %(user)s.") % {"user": _who(user)} if user else "")
+        schedule_drain(register.pk)
+    receipt.refresh_from_db()
+    return receipt
+
+
+def _no_register() -> str:
+    return _("The organization has no cash register: add one (Fiscal → Cash registers), then retry the receipt.")
+
+
+def _who(user: Any) -> str:
+    return user.get_full_name() or user.get_username() if getattr(user, "pk", None) else "—"
+
+
+def cancel_receipt(receipt: FiscalReceipt, *, reason: str, user: Any = None) -> FiscalReceipt:
+    """Stop a failed or waiting receipt for good (it was printed elsewhere, or is not needed)."""
+    if not reason.strip():
+        raise CoreError(ErrorCode.INVALID, _("Say why the receipt is cancelled."),
+                        fields={"reason": [_("Say why the receipt is cancelled.")]})
+    with service_transaction():
+        current = FiscalReceipt.objects.select_for_update().get(pk=receipt.pk)
+        if current.status not in (ReceiptStatus.FAILED, ReceiptStatus.QUEUED):
+            raise CoreError(ErrorCode.INVALID, _(
+                "Only a failed or waiting receipt can be cancelled; this one is %(status)s. A registered receipt "
+                "is taken back with a return or a correction receipt.") % {"status": current.get_status_display()})
+        FiscalReceipt.objects.filter(pk=current.pk).update(
+            status=ReceiptStatus.CANCELLED, next_attempt_at=None,
+            last_error=_("Cancelled by %(user)s: %(reason)s") % {"user": _who(user), "reason": reason.strip()})
+    receipt.refresh_from_db()
+    return receipt
+
+
+def return_goods_receipt(original: FiscalReceipt, quantities: dict[int, Decimal], *, cash: Decimal | None = None,
+                         electronic: Decimal | None = None, user: Any = None) -> FiscalReceipt:
+    """A return receipt for goods of a registered sale receipt coming back (line number → quantity)."""
+    if original.status != ReceiptStatus.REGISTERED:
+        raise CoreError(ErrorCode.INVALID, _("Goods can be returned only against a registered receipt."))
+    lines = list(original.lines.all())
+    by_no = {ln.line_no: i for i, ln in enumerate(lines)}
+    returned_before = _returned_quantities(original)
+    wanted = []
+    errors: dict[str, list[str]] = {}
+    for line_no, quantity in sorted(quantities.items()):
+        if not quantity:
+            continue
+        if line_no not in by_no:
+            errors.setdefault("lines", []).append(_("The receipt has no line %(no)s.") % {"no": line_no})
+            continue
+        line = lines[by_no[line_no]]
+        left = line.quantity - returned_before.get(line_no, ZERO)
+        if quantity > left:
+            errors.setdefault("lines", []).append(_(
+                "Line %(no)s (%(name)s): %(asked)s to return, but only %(left)s sold and not yet returned.")
+                % {"no": line_no, "name": line.name, "asked": quantity, "left": left})
+        wanted.append((by_no[line_no], quantity))
+    if not wanted and not errors:
+        errors["lines"] = [_("Give the quantity to return of at least one line.")]
+    if errors:
+        raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
+    try:
+        drafts = builder.build(builder.GoodsReturn(original=original.to_draft(lines), quantities=tuple(wanted),
+                                                   cash=cash, electronic=electronic))
+    except builder.BuildError as exc:
+        raise CoreError(ErrorCode.INVALID, str(exc)) from exc
+    with service_transaction():
+        (receipt,) = queue_receipts(drafts, organization_id=original.organization_id, partner_id=original.partner_id,
+                                    cash_register=original.cash_register, original_id=original.pk, user=user,
+                                    payment_id=original.payment_id, shipment_id=original.shipment_id)
+    return receipt
+
+
+def _returned_quantities(original: FiscalReceipt) -> dict[int, Decimal]:
+    """Quantities of each line of `original` already returned (by name and item, mapped back to line numbers)."""
+    lines = list(original.lines.all())
+    returned: dict[tuple[str, int | None], Decimal] = defaultdict(Decimal)
+    for row in (FiscalReceiptLine.objects.filter(receipt__original=original)
+                .exclude(receipt__status=ReceiptStatus.CANCELLED).values("name", "item_id", "quantity")):
+        returned[(row["name"], row["item_id"])] += Decimal(str(row["quantity"]))
+    out: dict[int, Decimal] = {}
+    for ln in lines:
+        key = (ln.name, ln.item_id)
+        take = min(returned.get(key, ZERO), ln.quantity)
+        if take:
+            out[ln.line_no] = take
+            returned[key] -= take
+    return out
+
+
+def correction_receipt(*, organization_id: int, cash_register: CashRegister | None, draft: ReceiptDraft,
+                       user: Any = None) -> FiscalReceipt:
+    """A correction receipt a person made for a settlement without a (right) receipt."""
+    try:
+        drafts = builder.build(builder.CorrectionEvent(operation=draft.operation, correction=draft.correction,
+                                                       lines=draft.lines, payments=draft.payments,
+                                                       buyer_contact=draft.buyer_contact))
+    except builder.BuildError as exc:
+        raise CoreError(ErrorCode.INVALID, _("The correction receipt does not add up: %(why)s")
+                        % {"why": exc}) from exc
+    with service_transaction():
+        (receipt,) = queue_receipts(drafts, organization_id=organization_id, cash_register=cash_register, user=user)
+    return receipt
+
+
+# ---------------------------------------------------------------- the register's own operations
+def register_operation(register: CashRegister, operation: str, *, amount: Decimal | None = None,
+                       user: Any = None) -> Any:
+    """Open or close a shift, take an X report, put cash in or take it out — on the device itself."""
+    from torg.fiscal.devices import DeviceError
+
+    device = device_for(register)
+    cashier = cashier_of(register, user)
+    try:
+        if operation == "open_shift":
+            return device.open_shift(cashier)
+        if operation == "close_shift":
+            return device.close_shift(cashier)
+        if operation == "report_x":
+            return device.report_x(cashier)
+        if operation in ("cash_in", "cash_out"):
+            if amount is None or amount <= 0:
+                raise CoreError(ErrorCode.INVALID, _("Give an amount greater than zero."),
+                                fields={"amount": [_("Give an amount greater than zero.")]})
+            getattr(device, operation)(round_money(amount), cashier)
+            return device.status()
+        if operation == "status":
+            return device.status()
+    except DeviceError as exc:
+        raise CoreError(ErrorCode.INVALID, _("The cash register answered: %(message)s")
+                        % {"message": exc.message}) from exc
+    raise ValueError(f"unknown register operation {operation!r}")
+
+
+# ---------------------------------------------------------------- e-mail copy
+@job("fiscal.email_copy")
+def _email_copy(payload: dict[str, Any]) -> None:
+    send_receipt_copy(FiscalReceipt.objects.get(pk=payload["receipt"]), payload["to"])
+
+
+def send_receipt_copy(receipt: FiscalReceipt, address: str) -> None:
+    """E-mail the buyer a PDF copy of a registered receipt (the fiscal data operator sends the official one)."""
+    from django.core.mail import EmailMessage
+
+    from torg.fiscal.printing import receipt_pdf
+
+    message = EmailMessage(
+        subject=_("Your receipt from %(org)s") % {"org": receipt.organization.name},
+        body=_("Good day! Attached is a copy of your receipt of %(date)s for %(total)s.")
+        % {"date": timezone.localtime(receipt.registered_at or receipt.created_at).strftime("%d.%m.%Y %H:%M"),
+           "total": receipt.total},
+        to=[address])
+    message.attach(f"receipt-{receipt.fiscal_document_number or receipt.pk}.pdf", receipt_pdf(receipt),
+                   "application/pdf")
+    message.send()
+    FiscalReceipt.objects.filter(pk=receipt.pk).update(emailed_to=address)
+
+
+def receipts_of(*, payment_id: int | None = None, shipment_id: int | None = None,
+                order_id: int | None = None) -> list[FiscalReceipt]:
+    """The receipts that registered a payment, a shipment or anything of an order (for their pages)."""
+    qs = FiscalReceipt.objects.select_related("cash_register")
+    if payment_id:
+        qs = qs.filter(payment_id=payment_id)
+    if shipment_id:
+        qs = qs.filter(shipment_id=shipment_id)
+    if order_id:
+        qs = qs.filter(pk__in=FiscalReceiptLine.objects.filter(order_id=order_id).values("receipt_id"))
+    return list(qs.order_by("created_at", "pk"))
