@@ -192,6 +192,7 @@ def drain(register_id: int, *, owner: str | None = None, force: bool = False) ->
                     try:
                         ensure_shift(device, register)
                     except DeviceUnavailable as exc:
+                        receipt.attempts += 1  # a try that did not get as far as the receipt still counts
                         _wait(receipt, exc, result, register_id)
                         return result
                     shift_ready = True
