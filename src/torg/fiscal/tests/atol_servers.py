@@ -17,6 +17,7 @@ Tests steer the emulators: `go_down("refuse" | "503")` / `come_back()`, `delay_s
 from __future__ import annotations
 
 import base64
+import dataclasses
 import datetime as dt
 import json
 import re
@@ -25,8 +26,22 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal as D
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from torg.fiscal.devices import Cashier, DeviceReceipt
+from torg.fiscal.receipts import (
+    Correction,
+    CorrectionType,
+    Method,
+    Operation,
+    PaymentSums,
+    ReceiptDraft,
+    ReceiptLine,
+    Subject,
+    Vat,
+)
 
 MSK = dt.timezone(dt.timedelta(hours=3))
 CENT = Decimal("0.01")
@@ -390,6 +405,26 @@ def online_body_problems(operation: str, body: Any) -> list[str]:
     return check.problems
 
 
+# --- a receipt to send ---------------------------------------------------------------------------------------------
+
+def sample_receipt(uuid: str, operation: Operation = Operation.SELL, **changes: Any) -> DeviceReceipt:
+    """Scenario (d) of integrations.md §2.4: a kettle, two mugs and two packs of tea paid at the door, 800 in cash
+    and 3,000 by card (a correction operation gets a self-correction of 15.01.2026)."""
+    lines = (
+        ReceiptLine("Чайник электрический", D(1), D(3000), D(3000), Method.FULL_PAYMENT, Subject.COMMODITY, Vat.VAT22),
+        ReceiptLine("Кружка керамическая", D(2), D(250), D(500), Method.FULL_PAYMENT, Subject.COMMODITY, Vat.VAT22),
+        ReceiptLine("Чай черный 100 г", D(2), D(150), D(300), Method.FULL_PAYMENT, Subject.COMMODITY, Vat.VAT10),
+    )
+    correction = Correction(CorrectionType.SELF, dt.date(2026, 1, 15)) if operation.is_correction else None
+    draft = ReceiptDraft(operation, lines, PaymentSums(cash=D(800), electronic=D(3000)),
+                         buyer_contact="+79161234567", correction=correction)
+    receipt = DeviceReceipt(uuid=uuid, draft=draft, taxation="osn", payments_place="Доставка курьером",
+                            payments_address="г. Москва, ул. Примерная, д. 1",
+                            cashier=Cashier("Курьер Иванов И.И.", "770123456703"), company_inn="7728123459",
+                            company_email="shop@example.ru")
+    return dataclasses.replace(receipt, **changes)
+
+
 # --- the servers ------------------------------------------------------------------------------------------------------
 
 @dataclass
@@ -410,6 +445,9 @@ def _encode(value: Any) -> Any:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that gave up on a slow answer closed its socket: nothing to report."""
 
 
 class EmulatorBase:

@@ -292,7 +292,7 @@ def test_zero_payment_sums_are_left_out() -> None:
 
 
 def test_every_kopeck_amount_is_written_with_its_own_digits() -> None:
-    for kopecks in range(0, 1_000_000, 7):
+    for kopecks in range(0, 1_000_000, 37):
         amount = D(kopecks) / 100
         assert json.dumps(json_number(amount)) == (str(kopecks // 100) if kopecks % 100 == 0 else
                                                    str(amount.normalize()))
