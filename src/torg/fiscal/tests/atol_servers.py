@@ -474,7 +474,11 @@ class EmulatorBase:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 raw = self.rfile.read(length) if length else b""
-                status, answer = emulator.dispatch(self.command, self.path, dict(self.headers.items()), raw)
+                try:
+                    status, answer = emulator.dispatch(self.command, self.path, dict(self.headers.items()), raw)
+                except Exception as error:  # a bug of the emulator must fail the test, not vanish in a thread
+                    emulator.violations.append(f"the emulator failed on {self.command} {self.path}: {error!r}")
+                    status, answer = 500, {"error": repr(error)}
                 data = b"" if answer is None else json.dumps(answer, ensure_ascii=False, default=_encode).encode()
                 self.send_response(status)
                 if data:
@@ -765,8 +769,8 @@ class AtolOnlineEmulator(EmulatorBase):
         """The POSTs of documents (not of tokens)."""
         return [r for r in self.requests if r.method == "POST" and not r.path.endswith("/getToken")]
 
-    def _error(self, status: int, code: int, text: str, **extra: Any) -> tuple[int, Any]:
-        return status, {"error": {"error_id": f"e-{code}", "code": code, "text": text, "type": "system"},
+    def _error(self, http_status: int, code: int, text: str, **extra: Any) -> tuple[int, Any]:
+        return http_status, {"error": {"error_id": f"e-{code}", "code": code, "text": text, "type": "system"},
                         "timestamp": "10.02.2026 14:05:00", **extra}
 
     def handle(self, method: str, path: str, headers: dict[str, str], body: Any) -> tuple[int, Any]:
