@@ -8,6 +8,7 @@ urlpatterns = [
     path("sales/", include("torg.sales.urls")),
     path("shipping/", include("torg.sales.urls_shipping")),
     path("payments/", include("torg.payments.urls")),
+    path("fiscal/", include("torg.fiscal.urls")),
     path("print/", include("torg.printing.urls")),
     path("reports/", include("torg.reports.urls")),
     path("", include("torg.web.urls")),

@@ -46,6 +46,8 @@ class Cap:
     GOODS_ISSUE = "stock.goods_issue"  # issue goods sold from an order-based warehouse
     PAYMENTS_VIEW = "payments.view"  # see payments and settlements
     PAYMENTS_EDIT = "payments.edit"  # register payments and refunds, allocate them
+    FISCAL_VIEW = "fiscal.view"  # see fiscal receipts and cash registers
+    FISCAL_OPERATE = "fiscal.operate"  # retry, cancel, return and correct receipts; shifts, cash in and out
     REPORTS_SALES = "reports.sales"  # sales reports
     REPORTS_SETTLEMENTS = "reports.settlements"  # receivables, aging, reconciliation statements
     USERS_MANAGE = "users.manage"  # users, roles, API tokens
@@ -55,7 +57,7 @@ class Cap:
 
 ALL_CAPS = frozenset(v for k, v in vars(Cap).items() if k.isupper())
 
-_SALES_READ = {Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.REPORTS_SALES, Cap.REPORTS_SETTLEMENTS}
+_SALES_READ = {Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.REPORTS_SALES, Cap.REPORTS_SETTLEMENTS, Cap.FISCAL_VIEW}
 
 ROLE_CAPS: dict[str, frozenset[str]] = {
     Role.ADMINISTRATOR: ALL_CAPS,
@@ -65,8 +67,9 @@ ROLE_CAPS: dict[str, frozenset[str]] = {
                                  Cap.REPORTS_STOCK, Cap.API, Cap.SALES_VIEW, Cap.GOODS_ISSUE}),
     Role.ACCOUNTANT: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.COMPANY_EDIT, Cap.STOCK_VIEW,
                                 Cap.STOCK_EDIT, Cap.STOCK_POST, Cap.REPORTS_STOCK, Cap.SETTINGS_MANAGE, Cap.API,
-                                *_SALES_READ, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT}),
-    Role.CASHIER: frozenset({Cap.CATALOGS_VIEW, Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_EDIT}),
+                                *_SALES_READ, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT, Cap.FISCAL_OPERATE}),
+    Role.CASHIER: frozenset({Cap.CATALOGS_VIEW, Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_EDIT,
+                             Cap.FISCAL_VIEW, Cap.FISCAL_OPERATE}),
     Role.COURIER: frozenset(),
     Role.LOGISTICIAN: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.SALES_VIEW}),
     Role.SALES_DIRECTOR: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API, *_SALES_READ,

@@ -9,7 +9,9 @@ class FiscalConfig(AppConfig):
 
     def ready(self) -> None:
         from torg.core import events
-        from torg.fiscal import queue, services  # noqa: F401 — registers the queue's jobs
+        from torg.fiscal import menu, queue, services  # noqa: F401 — registers the queue's jobs
+
+        menu.register()
 
         events.subscribe("payment_registered", services.on_payment_registered)
         events.subscribe("payment_unposted", services.on_payment_unposted)

@@ -13,6 +13,7 @@ When a receipt is needed (and when not):
 """
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
@@ -263,8 +264,11 @@ def retry_receipt(receipt: FiscalReceipt, *, user: Any = None) -> FiscalReceipt:
         register = current.cash_register or register_for(current.organization_id)
         if register is None:
             raise CoreError(ErrorCode.INVALID, str(_no_register()))
+        # A device remembers what it answered for a uuid, refusal included: a receipt it refused goes again
+        # under a new uuid (it was never registered, so nothing can be printed twice).
+        fresh = uuid.uuid4() if current.status == ReceiptStatus.FAILED else current.uuid
         FiscalReceipt.objects.filter(pk=current.pk).update(
-            status=ReceiptStatus.QUEUED, next_attempt_at=None, cash_register=register,
+            status=ReceiptStatus.QUEUED, next_attempt_at=None, cash_register=register, uuid=fresh,
             last_error=_("Sent again by %(user)s.") % {"user": _who(user)} if user else "")
         schedule_drain(register.pk)
     receipt.refresh_from_db()
@@ -318,7 +322,7 @@ def return_goods_receipt(original: FiscalReceipt, quantities: dict[int, Decimal]
         if quantity > left:
             errors.setdefault("lines", []).append(_(
                 "Line %(no)s (%(name)s): %(asked)s to return, but only %(left)s sold and not yet returned.")
-                % {"no": line_no, "name": line.name, "asked": quantity, "left": left})
+                % {"no": line_no, "name": line.name, "asked": _qty(quantity), "left": _qty(left)})
         wanted.append((by_no[line_no], quantity))
     if not wanted and not errors:
         errors["lines"] = [_("Give the quantity to return of at least one line.")]
@@ -334,6 +338,10 @@ def return_goods_receipt(original: FiscalReceipt, quantities: dict[int, Decimal]
                                     cash_register=original.cash_register, original_id=original.pk, user=user,
                                     payment_id=original.payment_id, shipment_id=original.shipment_id)
     return receipt
+
+
+def _qty(value: Decimal) -> str:
+    return f"{Decimal(value).normalize():f}"
 
 
 def _returned_quantities(original: FiscalReceipt) -> dict[int, Decimal]:
@@ -397,6 +405,18 @@ def register_operation(register: CashRegister, operation: str, *, amount: Decima
     raise ValueError(f"unknown register operation {operation!r}")
 
 
+def set_emulator_online(register: CashRegister, online: bool, *, user: Any = None) -> None:
+    """Switch the built-in emulator on or off (to see how the queue behaves with a register that is down)."""
+    from torg.fiscal.drivers.emulator import EmulatorDevice
+    from torg.fiscal.models import Driver, EmulatorState
+
+    if register.driver != Driver.EMULATOR:
+        raise CoreError(ErrorCode.INVALID, _("Only the built-in emulator can be switched on and off from here."))
+    with service_transaction():
+        EmulatorDevice(register.pk).status()  # creates its memory on first use
+        EmulatorState.objects.filter(cash_register=register).update(online=online)
+
+
 # ---------------------------------------------------------------- e-mail copy
 @job("fiscal.email_copy")
 def _email_copy(payload: dict[str, Any]) -> None:
@@ -421,14 +441,18 @@ def send_receipt_copy(receipt: FiscalReceipt, address: str) -> None:
     FiscalReceipt.objects.filter(pk=receipt.pk).update(emailed_to=address)
 
 
-def receipts_of(*, payment_id: int | None = None, shipment_id: int | None = None,
-                order_id: int | None = None) -> list[FiscalReceipt]:
+def receipts_of(*, payment_id: int | None = None, shipment_id: int | None = None, order_id: int | None = None,
+                refund_id: int | None = None) -> list[FiscalReceipt]:
     """The receipts that registered a payment, a shipment or anything of an order (for their pages)."""
+    if not any((payment_id, shipment_id, order_id, refund_id)):
+        return []
     qs = FiscalReceipt.objects.select_related("cash_register")
     if payment_id:
         qs = qs.filter(payment_id=payment_id)
     if shipment_id:
         qs = qs.filter(shipment_id=shipment_id)
+    if refund_id:
+        qs = qs.filter(refund_id=refund_id)
     if order_id:
         qs = qs.filter(pk__in=FiscalReceiptLine.objects.filter(order_id=order_id).values("receipt_id"))
     return list(qs.order_by("created_at", "pk"))

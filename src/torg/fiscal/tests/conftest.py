@@ -23,21 +23,22 @@ from torg.sales.models import (
     TradeAgreement,
 )
 from torg.sales.services import save_payment_schedule
-from torg.sales.tests.conftest import (  # noqa: F401 — fixtures shared with the sales tests
-    accountant,
-    agreement,
-    bank_account,
-    cash_desk,
-    client_partner,
-    director,
-    manager,
-    price_type,
-    prices,
-    schedule,
-    stocked,
-)
+from torg.sales.tests import conftest as sales_fixtures
 
 D = Decimal
+
+# The sales tests' company, shared.
+accountant = sales_fixtures.accountant
+agreement = sales_fixtures.agreement
+bank_account = sales_fixtures.bank_account
+cash_desk = sales_fixtures.cash_desk
+client_partner = sales_fixtures.client_partner
+director = sales_fixtures.director
+manager = sales_fixtures.manager
+price_type = sales_fixtures.price_type
+prices = sales_fixtures.prices
+schedule = sales_fixtures.schedule
+stocked = sales_fixtures.stocked
 
 
 @pytest.fixture
