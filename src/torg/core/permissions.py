@@ -46,6 +46,7 @@ class Cap:
     GOODS_ISSUE = "stock.goods_issue"  # issue goods sold from an order-based warehouse
     PAYMENTS_VIEW = "payments.view"  # see payments and settlements
     PAYMENTS_EDIT = "payments.edit"  # register payments and refunds, allocate them
+    BANK_STATEMENTS = "payments.bank"  # import bank statements, match and post their lines, export payment orders
     FISCAL_VIEW = "fiscal.view"  # see fiscal receipts and cash registers
     FISCAL_OPERATE = "fiscal.operate"  # retry, cancel, return and correct receipts; shifts, cash in and out
     REPORTS_SALES = "reports.sales"  # sales reports
@@ -67,7 +68,8 @@ ROLE_CAPS: dict[str, frozenset[str]] = {
                                  Cap.REPORTS_STOCK, Cap.API, Cap.SALES_VIEW, Cap.GOODS_ISSUE}),
     Role.ACCOUNTANT: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.COMPANY_EDIT, Cap.STOCK_VIEW,
                                 Cap.STOCK_EDIT, Cap.STOCK_POST, Cap.REPORTS_STOCK, Cap.SETTINGS_MANAGE, Cap.API,
-                                *_SALES_READ, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT, Cap.FISCAL_OPERATE}),
+                                *_SALES_READ, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT, Cap.FISCAL_OPERATE,
+                                Cap.BANK_STATEMENTS}),
     Role.CASHIER: frozenset({Cap.CATALOGS_VIEW, Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_EDIT,
                              Cap.FISCAL_VIEW, Cap.FISCAL_OPERATE}),
     Role.COURIER: frozenset(),
