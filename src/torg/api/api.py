@@ -14,7 +14,7 @@ from django.utils import translation
 from ninja import NinjaAPI, Router
 from ninja.parser import Parser
 
-from torg.api import catalogs, payments, sales, stock
+from torg.api import catalogs, fiscal, payments, sales, stock
 from torg.api.docs import LocalSwagger
 from torg.api.errors import MalformedBody, install_handlers
 
@@ -35,6 +35,7 @@ ROUTERS: list[tuple[str, Callable[[], Router]]] = [
     ("/", stock.build_router),
     ("/", sales.build_router),
     ("/", payments.build_router),
+    ("/", fiscal.build_router),
 ]
 
 
