@@ -10,9 +10,9 @@ Every change goes through `torg.fiscal.services`. No `from __future__ import ann
 handlers' annotations.
 """
 import datetime as dt
-from uuid import UUID
 from decimal import Decimal
 from typing import Any, Literal
+from uuid import UUID
 
 from django.db.models import Count, Prefetch, Q, QuerySet
 from django.http import HttpRequest

@@ -112,8 +112,8 @@ def test_a_failed_receipt_sent_again_or_cancelled(client, cashier, register, mak
 
 
 def test_returning_goods_from_the_receipt_page(client, cashier, register, make_order, pay, client_partner, manager):
-    from torg.sales import services as sales
     from torg.conftest import moment
+    from torg.sales import services as sales
 
     order = make_order()
     pay(client_partner, "2000.00", {order: "2000.00"})
