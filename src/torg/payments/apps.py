@@ -6,3 +6,8 @@ class PaymentsConfig(AppConfig):
     name = "torg.payments"
     label = "payments"
     verbose_name = _("Payments")
+
+    def ready(self) -> None:
+        from torg.payments import menu
+
+        menu.register()

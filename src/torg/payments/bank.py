@@ -921,3 +921,26 @@ def lines_to_post(statement: BankStatement | None = None) -> Any:
     refused with the difference shown)."""
     qs = BankStatementLine.objects.filter(Q(status=LineStatus.MATCHED) | Q(status=LineStatus.ACQUIRING))
     return qs.filter(statement=statement) if statement is not None else qs
+
+
+# ------------------------------------------------------------------ what the pages show
+@dataclass
+class MatchRow:
+    order: SalesOrder
+    left: Decimal  # left to pay on it, less what other matched lines will pay
+    proposed: Decimal  # what this line would pay on it
+
+
+def match_rows(line: BankStatementLine, partner_id: int | None) -> list[MatchRow]:
+    """The open orders of a client a person may match a line to, with the amounts proposed: the line's own
+    allocation when it is already matched to this client, else what the purpose and the amount suggest."""
+    if not partner_id:
+        return []
+    orders = open_orders([(line.organization_id, partner_id)], exclude_line=line.pk).get(
+        (line.organization_id, partner_id), [])
+    if line.partner_id == partner_id and line.status == LineStatus.MATCHED:
+        own = {a.order_id: a.amount for a in line.allocations.all()}
+    else:
+        copies = [OpenOrder(o.order, o.left) for o in orders]
+        own = dict(propose(line.purpose, line.amount, copies)[0])
+    return [MatchRow(o.order, o.left, own.get(o.order.pk, ZERO)) for o in orders]

@@ -1,7 +1,7 @@
-"""Payment pages at /payments/: incoming payments, their allocation, refunds."""
+"""Payment pages at /payments/: incoming payments, their allocation, refunds, bank statements."""
 from django.urls import path
 
-from torg.payments import views
+from torg.payments import views, views_bank
 
 app_name = "payments"
 
@@ -14,4 +14,11 @@ urlpatterns = [
     path("refunds/", views.refund_list, name="refund_list"),
     path("refunds/new/", views.refund_new, name="refund_new"),
     path("refunds/<int:pk>/", views.refund_detail, name="refund_detail"),
+    path("bank/", views_bank.statement_list, name="bank_statements"),
+    path("bank/import/", views_bank.statement_import, name="bank_import"),
+    path("bank/<int:pk>/", views_bank.statement_detail, name="bank_statement"),
+    path("bank/lines/", views_bank.line_list, name="bank_lines"),
+    path("bank/lines/to-match/", views_bank.lines_to_match, name="bank_lines_to_match"),
+    path("bank/lines/<int:pk>/", views_bank.line_detail, name="bank_line"),
+    path("bank/export/", views_bank.export, name="bank_export"),
 ]

@@ -122,6 +122,31 @@ CATALOG_FACTORIES: dict[str, Callable[[], Any]] = {
 }
 
 
+def _bank_statement() -> Any:
+    from torg.payments.models import BankStatement
+
+    return BankStatement.objects.create(file_name="kl_to_1c.txt", sha256="0" * 64)
+
+
+def _bank_line() -> Any:
+    import datetime as dt
+
+    from torg.payments.models import BankStatementLine, LineDirection
+
+    account = cm.BankAccount.objects.create(organization=_org(), number="3" * 20, bik="044525225")
+    return BankStatementLine.objects.create(
+        statement=_bank_statement(), source_line=12, organization=_org(), bank_account=account,
+        direction=LineDirection.IN, number="1", date=dt.date(2026, 3, 10), posting_date=dt.date(2026, 3, 10),
+        amount=100, dedup_key="matrix")
+
+
+# Pages of other areas whose pattern takes an object: the object to open.
+PAGE_FACTORIES: dict[str, Callable[[], Any]] = {
+    "payments:bank_statement": _bank_statement,
+    "payments:bank_line": _bank_line,
+}
+
+
 def _user_with_token() -> dict[str, int]:
     user = User.objects.create_user("target")
     return {"pk": user.pk, "token_id": ApiToken.issue(user)[0].pk}
@@ -134,6 +159,8 @@ def url_kwargs(page: Page) -> tuple[dict[str, Any], bool]:
     match = re.fullmatch(r"catalogs:(\w+)_(edit|mark)", page.name)
     if match and match.group(1) in CATALOG_FACTORIES:
         return {"pk": CATALOG_FACTORIES[match.group(1)]().pk}, True
+    if page.name in PAGE_FACTORIES and page.args == ["pk"]:
+        return {"pk": PAGE_FACTORIES[page.name]().pk}, True
     if page.name in {"user_edit", "token_issue", "token_revoke"}:
         kwargs = _user_with_token()
         return {k: v for k, v in kwargs.items() if k in page.args}, True
@@ -161,7 +188,8 @@ def _user(caps_wanted: tuple[str, ...], have: bool, name: str) -> User | None:
 def test_the_walk_finds_the_known_pages() -> None:
     names = {p.name for p in PAGES}
     assert {"home", "login", "logout", "set_language", "user_list", "settings", "catalogs:items_list",
-            "catalogs:partners_edit", "catalogs:organization_accounts_new"} <= names
+            "catalogs:partners_edit", "catalogs:organization_accounts_new", "payments:bank_statements",
+            "payments:bank_line", "payments:bank_export"} <= names
     assert not any(p.route.startswith("api/") for p in PAGES)
 
 
