@@ -60,8 +60,8 @@ class PaymentForm(MoneyFormMixin, forms.ModelForm):
 
     class Meta:
         model = IncomingPayment
-        fields = ["date", "organization", "partner", "method", "cash_desk", "bank_account", "amount", "purpose",
-                  "comment"]
+        fields = ["date", "organization", "partner", "method", "cash_desk", "bank_account", "merchant", "amount",
+                  "purpose", "comment"]
         widgets = {"date": DATE_WIDGET, "comment": forms.Textarea(attrs={"rows": 2}),
                    "amount": forms.NumberInput(attrs={"step": "0.01", "min": "0.01", "inputmode": "decimal"})}
 

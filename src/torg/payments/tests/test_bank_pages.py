@@ -230,3 +230,25 @@ def test_the_page_of_a_statement_of_46_lines_reads_in_a_fixed_number_of_queries(
     assert "Post 29 matched lines" in html  # 27 client payments and 2 acquiring credits
     with django_assert_max_num_queries(12):
         assert web.get(statement, {"status": "unmatched"}).content.decode().count('class="bank-line"') == 10
+
+
+def test_a_card_payment_names_its_merchant_and_waits_in_the_clearing(client: Client, role_user: Any,
+                                                                     organization: Any, accounts: Any) -> None:
+    from torg.payments.models import AcquiringClearing, Funds
+
+    client.force_login(role_user(Role.CASHIER, "cashier"))
+    walk_in = Partner.objects.create(name="Retail buyer", is_client=True)
+    form = client.get(reverse("payments:payment_new")).content.decode()
+    assert 'class="col-12 col-md-6 col-xl-4 js-field-merchant"' in form
+
+    response = client.post(reverse("payments:payment_new"), {
+        "date": "2026-03-09T15:00:00", "organization": organization.pk, "partner": walk_in.pk, "method": "card",
+        "cash_desk": "", "bank_account": accounts["main"].pk, "merchant": "781000000001", "amount": "3800",
+        "purpose": "", "comment": "", "idempotency_key": "card-1", "action": "register", "allocation_shown": "1"})
+
+    payment = IncomingPayment.objects.get()
+    assert response.status_code == 302 and payment.merchant == "781000000001"
+    assert "merchant No. 781000000001" in client.get(response["Location"]).content.decode()
+    assert AcquiringClearing.balance(organization=organization, bank_account=accounts["main"],
+                                     merchant="781000000001", day="2026-03-09")["amount"] == D(3800)
+    assert Funds.balance(organization=organization, cash_desk=None, bank_account=accounts["main"])["amount"] == 0
