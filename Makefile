@@ -69,6 +69,7 @@ test-browser: setup messages
 bench: setup messages ## benchmarks; figures into bench/results/ and a table on the screen
 	$(PY) bench/foundation.py
 	$(PY) bench/order_to_cash.py --profile
+	$(PY) bench/fiscal.py
 
 lint: setup
 	$(VENV)/bin/ruff check src bench scripts

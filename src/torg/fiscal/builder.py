@@ -447,7 +447,7 @@ def _split_price(line: ReceiptLine) -> list[ReceiptLine]:
 
 
 def _replace(line: ReceiptLine, **changes: object) -> ReceiptLine:
-    return replace(line, **changes)  # type: ignore[arg-type]
+    return line._replace(**changes)  # type: ignore[arg-type]
 
 
 def settlement_title(kind: str, number: str, date: dt.date) -> str:

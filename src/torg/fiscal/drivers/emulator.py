@@ -45,6 +45,7 @@ class EmulatorDevice:
     """The `FiscalDevice` of a register whose driver is the emulator."""
 
     has_shifts = True
+    in_database = True  # its memory is in torg's own database (the queue may share its transaction)
 
     def __init__(self, cash_register_id: int, *, clock: Callable[[], dt.datetime] = timezone.now) -> None:
         self.cash_register_id = cash_register_id
