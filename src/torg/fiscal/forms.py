@@ -24,6 +24,10 @@ from torg.fiscal.receipts import (
 )
 
 
+SECRET_KEYS = ("password", "pass", "token")
+MASK = "********"
+
+
 class CashRegisterForm(CatalogForm):
     class Meta:
         model = CashRegister
@@ -31,6 +35,24 @@ class CashRegisterForm(CatalogForm):
                   "ffd_version", "payments_place", "payments_address", "cash_desk", "is_default", "driver",
                   "connection", "auto_shift", "cashier_name", "cashier_inn"]
         widgets = {"connection": forms.Textarea(attrs={"rows": 3, "class": "font-monospace"})}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A password in the connection settings is never shown back: it stays as it was unless typed anew.
+        shown = dict(self.instance.connection or {})
+        for key in SECRET_KEYS:
+            if shown.get(key):
+                shown[key] = MASK
+        self.initial["connection"] = shown
+
+    def clean_connection(self) -> Any:
+        value = self.cleaned_data.get("connection") or {}
+        if isinstance(value, dict):
+            stored = self.instance.connection or {}
+            for key in SECRET_KEYS:
+                if value.get(key) == MASK:
+                    value[key] = stored.get(key, "")
+        return value
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()

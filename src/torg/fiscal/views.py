@@ -294,8 +294,25 @@ def register_operation(request: HttpRequest, pk: int) -> HttpResponse:
     return HttpResponseRedirect(reverse("fiscal:register_edit", args=[pk]))
 
 
+def _total_label(key: str) -> str:
+    """«sell_cash» → «Sales, cash»: how a report's total reads."""
+    operations = {"sell": _("Sales"), "sell_return": _("Sale returns"), "buy": _("Purchases"),
+                  "buy_return": _("Purchase returns"), "sell_correction": _("Sale corrections"),
+                  "sell_return_correction": _("Sale return corrections")}
+    kinds = {"cash": _("cash"), "electronic": _("electronic"), "prepaid": _("prepayment offset"),
+             "credit": _("on credit"), "other": _("counter provision"), "count": _("receipts")}
+    if key == "cash_in":
+        return _("Cash put in")
+    if key == "cash_out":
+        return _("Cash taken out")
+    operation, _sep, kind = key.rpartition("_")
+    if operation in operations and kind in kinds:
+        return f"{operations[operation]}, {kinds[kind]}"
+    return key
+
+
 def _report_for_session(operation: str, report: Any) -> dict[str, Any]:
-    totals = {k: str(v) for k, v in (getattr(report, "totals", None) or {}).items()}
+    totals = {_total_label(k): str(v) for k, v in (getattr(report, "totals", None) or {}).items()}
     return {"operation": operation, "shift_number": getattr(report, "shift_number", None),
             "receipts": getattr(report, "receipts", None), "totals": totals,
             "cash_in_drawer": str(getattr(report, "cash_in_drawer", "")),

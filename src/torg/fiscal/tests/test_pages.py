@@ -160,7 +160,7 @@ def test_register_panel_shifts_reports_cash(client, cashier, register):
     refused = client.post(panel, {"operation": "cash_out", "amount": "2000"}, follow=True)
     assert "Недостаточно наличных" in refused.text
     page = client.post(panel, {"operation": "report_x"}, follow=True).text
-    assert 'id="device-report"' in page and "cash_in" in page
+    assert 'id="device-report"' in page and "Cash put in" in page
     assert EmulatorState.objects.get(cash_register=register).cash_in_drawer == D("1500.00")
     client.post(panel, {"operation": "close_shift"})
     assert not EmulatorState.objects.get(cash_register=register).shift_open
@@ -191,3 +191,18 @@ def test_an_e_mailed_copy(client, cashier, paid, settings):
     assert message.to == ["ivan@example.ru"] and message.attachments[0][2] == "application/pdf"
     receipt.refresh_from_db()
     assert receipt.emailed_to == "ivan@example.ru"
+
+
+def test_the_connection_password_is_never_shown_and_kept_when_not_retyped(client, accountant, register):
+    register.connection = {"base_url": "http://127.0.0.1:9", "login": "kassa", "password": "s3cret"}
+    register.save()
+    client.force_login(accountant)
+    url = reverse("fiscal:register_edit", args=[register.pk])
+    page = client.get(url).text
+    assert "s3cret" not in page and "********" in page
+    data = {"organization": register.organization_id, "name": "Office register", "taxation": "osn",
+            "ffd_version": "1.2", "driver": "emulator", "payments_address": "Москва", "version": register.version,
+            "connection": '{"base_url": "http://127.0.0.1:9", "login": "kassa", "password": "********"}'}
+    assert client.post(url, data).status_code == 302
+    register.refresh_from_db()
+    assert register.connection["password"] == "s3cret"
