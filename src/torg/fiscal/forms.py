@@ -23,7 +23,6 @@ from torg.fiscal.receipts import (
     Subject,
 )
 
-
 SECRET_KEYS = ("password", "pass", "token")
 MASK = "********"
 
