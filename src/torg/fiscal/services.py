@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -121,38 +124,50 @@ def _receipted_prepayment(order_ids: Iterable[int]) -> set[int]:
                .exclude(receipt__status=ReceiptStatus.CANCELLED).values_list("order_id", flat=True))
 
 
-# ================================================================ listeners
-def on_payment_registered(payment: Any, user: Any = None) -> list[FiscalReceipt]:
-    """The receipt of a client's payment: prepayment, advance, payment of credit — or several in one."""
-    if not _needs_receipt(payment.method, payment.counterparty_id):
-        return []
+# ================================================================ settlement parts
+@dataclass
+class _Part:
+    """What one posted document brings to a settlement: the facts of its orders just before it, and its own goods
+    handed over or money taken."""
+
+    organization_id: int
+    partner: Any
+    counterparty_id: int | None
+    needs_receipt: bool
+    objects: list[builder.SettlementObject] = field(default_factory=list)
+    handed: list[builder.Goods] = field(default_factory=list)
+    allocations: list[tuple[str, Decimal]] = field(default_factory=list)
+    cash: Decimal = ZERO
+    electronic: Decimal = ZERO
+    payment_id: int | None = None
+    shipment_id: int | None = None
+    cash_desk_id: int | None = None
+
+
+def _payment_part(payment: Any) -> _Part:
     lines = list(payment.lines.all())
     order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
     settled = _settled(payment.organization_id, payment.partner_id, order_ids)
     goods = _goods_of_orders(order_ids)
     titles = _order_titles(order_ids)
-    this = defaultdict(Decimal)
+    this: dict[int, Decimal] = defaultdict(Decimal)
     for ln in lines:
         if ln.order_id:
             this[ln.order_id] += ln.amount
-    objects = []
+    part = _Part(payment.organization_id, payment.partner, payment.counterparty_id,
+                 _needs_receipt(payment.method, payment.counterparty_id), payment_id=payment.pk,
+                 cash_desk_id=payment.cash_desk_id,
+                 cash=payment.amount if payment.method == "cash" else ZERO,
+                 electronic=ZERO if payment.method == "cash" else payment.amount)
     for order_id in order_ids:
         shipped, paid = settled.get(order_id, (ZERO, ZERO))
-        objects.append(builder.SettlementObject(
+        part.objects.append(builder.SettlementObject(
             reference=f"order:{order_id}", title=titles[order_id], goods_to_hand_over=tuple(goods.get(order_id, ())),
             shipped_before=shipped, paid_before=paid - this[order_id]))
-    objects.extend(_shipment_objects(payment, lines))
-    allocations = tuple((f"order:{ln.order_id}" if ln.order_id else f"shipment:{ln.shipment_id}", ln.amount)
-                        for ln in lines)
-    organization = _organization(payment.organization_id)
-    event = builder.Settlement(
-        objects=tuple(objects), allocations=allocations,
-        cash=payment.amount if payment.method == "cash" else ZERO,
-        electronic=ZERO if payment.method == "cash" else payment.amount,
-        vat_payer=organization.vat_payer, **_buyer(payment.partner, payment.counterparty_id))
-    return queue_receipts(builder.build(event), organization_id=payment.organization_id,
-                          partner_id=payment.partner_id, cash_desk_id=payment.cash_desk_id, payment_id=payment.pk,
-                          user=user)
+    part.objects.extend(_shipment_objects(payment, lines))
+    part.allocations = [(f"order:{ln.order_id}" if ln.order_id else f"shipment:{ln.shipment_id}", ln.amount)
+                        for ln in lines]
+    return part
 
 
 def _shipment_objects(payment: Any, lines: Sequence[Any]) -> list[builder.SettlementObject]:
@@ -162,7 +177,7 @@ def _shipment_objects(payment: Any, lines: Sequence[Any]) -> list[builder.Settle
         return []
     totals = apps.get_model("sales", "ClientSettlementsTotal")
     shipment_model = apps.get_model("sales", "Shipment")
-    this = defaultdict(Decimal)
+    this: dict[int, Decimal] = defaultdict(Decimal)
     for ln in lines:
         if ln.shipment_id and not ln.order_id:
             this[ln.shipment_id] += ln.amount
@@ -178,44 +193,148 @@ def _shipment_objects(payment: Any, lines: Sequence[Any]) -> list[builder.Settle
     return out
 
 
-def on_shipment_posted(shipment: Any, user: Any = None) -> list[FiscalReceipt]:
-    """The handover receipt of a shipment whose orders were prepaid on a receipt, or of a private person."""
-    lines = list(shipment.lines.all())
+def _shipment_needs_receipt(shipment: Any, order_ids: Sequence[int]) -> bool:
+    return _is_person(shipment.counterparty_id) or bool(_receipted_prepayment(order_ids))
+
+
+def _shipment_part(shipment: Any, lines: list[Any] | None = None, needs: bool | None = None) -> _Part:
+    lines = lines if lines is not None else list(shipment.lines.all())
     order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
-    if not _is_person(shipment.counterparty_id) and not _receipted_prepayment(order_ids):
-        return []
+    part = _Part(shipment.organization_id, shipment.partner, shipment.counterparty_id,
+                 _shipment_needs_receipt(shipment, order_ids) if needs is None else needs, shipment_id=shipment.pk)
     items = {pk: (name, kind, okei) for pk, name, kind, okei in Item.objects.filter(
         pk__in={ln.item_id for ln in lines}).values_list("pk", "name", "kind", "unit__code")}
-    handed = []
-    this = defaultdict(Decimal)
+    this: dict[str, Decimal] = defaultdict(Decimal)
     for ln in lines:
         reference = f"order:{ln.order_id}" if ln.order_id else f"shipment:{shipment.pk}"
         amount = ln.amount if shipment.prices_include_vat else ln.amount + ln.vat_amount
         this[reference] += amount
         name, kind, okei = items[ln.item_id]
-        handed.append(_goods(name, ln.quantity, amount, ln.vat_rate, reference, kind, okei, ln.item_id))
+        part.handed.append(_goods(name, ln.quantity, amount, ln.vat_rate, reference, kind, okei, ln.item_id))
     settled = _settled(shipment.organization_id, shipment.partner_id, order_ids)
     titles = _order_titles(order_ids)
-    objects = []
     for order_id in order_ids:
         shipped, paid = settled.get(order_id, (ZERO, ZERO))
-        objects.append(builder.SettlementObject(reference=f"order:{order_id}", title=titles[order_id],
-                                                shipped_before=shipped - this[f"order:{order_id}"],
-                                                paid_before=paid))
+        part.objects.append(builder.SettlementObject(reference=f"order:{order_id}", title=titles[order_id],
+                                                     shipped_before=shipped - this[f"order:{order_id}"],
+                                                     paid_before=paid))
     own = f"shipment:{shipment.pk}"
     if this.get(own):
         totals = apps.get_model("sales", "ClientSettlementsTotal")
         paid = totals.objects.filter(shipment_id=shipment.pk, order_id__isnull=True).aggregate(s=Sum("paid"))["s"]
-        objects.append(builder.SettlementObject(
+        part.objects.append(builder.SettlementObject(
             reference=own, title=builder.settlement_title("shipment", shipment.number,
                                                           timezone.localtime(shipment.date).date()),
             paid_before=round_money(paid or 0)))
-    organization = _organization(shipment.organization_id)
-    event = builder.Settlement(objects=tuple(objects), handed_over=tuple(handed), vat_payer=organization.vat_payer,
-                               **_buyer(shipment.partner, shipment.counterparty_id))
-    return queue_receipts(builder.build(event), organization_id=shipment.organization_id,
-                          partner_id=shipment.partner_id, shipment_id=shipment.pk,
-                          user=user)
+    return part
+
+
+def _receipts_of_parts(parts: Sequence[_Part], *, user: Any, buyer_contact: str = "") -> list[FiscalReceipt]:
+    """One receipt per organization for what the parts settled together (the first part to name an order gives
+    its facts before the settlement)."""
+    made: list[FiscalReceipt] = []
+    by_org: dict[int, list[_Part]] = defaultdict(list)
+    for part in parts:
+        by_org[part.organization_id].append(part)
+    for organization_id, group in sorted(by_org.items()):
+        if not any(p.needs_receipt for p in group):
+            continue
+        objects: dict[str, builder.SettlementObject] = {}
+        for part in group:
+            for obj in part.objects:
+                objects.setdefault(obj.reference, obj)
+        handed = [g for p in group for g in p.handed]
+        if handed and len(group) > 1:
+            objects = _goods_before(objects, handed)
+        first = group[0]
+        buyer = _buyer(first.partner, next((p.counterparty_id for p in group if p.counterparty_id), None),
+                       buyer_contact)
+        event = builder.Settlement(
+            objects=tuple(objects.values()), handed_over=tuple(handed),
+            allocations=tuple(a for p in group for a in p.allocations),
+            cash=sum((p.cash for p in group), ZERO), electronic=sum((p.electronic for p in group), ZERO),
+            vat_payer=_organization(organization_id).vat_payer, **buyer)
+        payment_ids = [p.payment_id for p in group if p.payment_id]
+        shipment_ids = [p.shipment_id for p in group if p.shipment_id]
+        made += queue_receipts(
+            builder.build(event), organization_id=organization_id, partner_id=first.partner.pk,
+            cash_desk_id=next((p.cash_desk_id for p in group if p.cash_desk_id), None),
+            payment_id=payment_ids[0] if payment_ids else None, shipment_id=shipment_ids[0] if shipment_ids else None,
+            user=user)
+    return made
+
+
+def _goods_before(objects: dict[str, builder.SettlementObject],
+                  handed: Sequence[builder.Goods]) -> dict[str, builder.SettlementObject]:
+    """An order's goods still to hand over as they were before the settlement: those left now plus those handed
+    over in it (a payment read after the shipment of the same settlement saw them already handed)."""
+    order_ids = sorted(int(ref.split(":")[1]) for ref in objects if ref.startswith("order:"))
+    now = _goods_of_orders(order_ids)
+    out = {}
+    for ref, obj in objects.items():
+        if not ref.startswith("order:"):
+            out[ref] = obj
+            continue
+        merged: dict[tuple[str, int | None], builder.Goods] = {}
+        for g in [*now.get(int(ref.split(":")[1]), ()), *(h for h in handed if h.reference == ref)]:
+            key = (g.name, g.item_id)
+            if key in merged:
+                m = merged[key]
+                g = replace(m, quantity=m.quantity + g.quantity, amount=m.amount + g.amount)
+            merged[key] = g
+        out[ref] = replace(obj, goods_to_hand_over=tuple(merged.values()))
+    return out
+
+
+# ================================================================ one receipt for several documents
+@dataclass
+class _Collector:
+    buyer_contact: str
+    parts: list[_Part] = field(default_factory=list)
+    receipts: list[FiscalReceipt] = field(default_factory=list)
+
+
+_COLLECTING: ContextVar[_Collector | None] = ContextVar("fiscal_collecting", default=None)
+
+
+@contextmanager
+def one_receipt(*, buyer_contact: str = "", user: Any = None) -> Iterator[_Collector]:
+    """Everything settled inside the block — shipments posted, payments registered — is one settlement: one receipt
+    per organization (goods handed over at the door and paid for there: «полный расчёт» with cash or card, the
+    prepayment offset, the rest on credit, an overpayment as an advance). Use it inside the caller's transaction;
+    after the block, `collector.receipts` holds what was queued. A block that raises makes no receipt."""
+    collector = _Collector(buyer_contact)
+    token = _COLLECTING.set(collector)
+    try:
+        yield collector
+    finally:
+        _COLLECTING.reset(token)
+    collector.receipts = _receipts_of_parts(collector.parts, user=user, buyer_contact=buyer_contact)
+
+
+# ================================================================ listeners
+def on_payment_registered(payment: Any, user: Any = None) -> list[FiscalReceipt]:
+    """The receipt of a client's payment: prepayment, advance, payment of credit — or several in one."""
+    collector = _COLLECTING.get()
+    if collector is not None:
+        collector.parts.append(_payment_part(payment))
+        return []
+    if not _needs_receipt(payment.method, payment.counterparty_id):
+        return []
+    return _receipts_of_parts([_payment_part(payment)], user=user)
+
+
+def on_shipment_posted(shipment: Any, user: Any = None) -> list[FiscalReceipt]:
+    """The handover receipt of a shipment whose orders were prepaid on a receipt, or of a private person."""
+    collector = _COLLECTING.get()
+    if collector is not None:
+        collector.parts.append(_shipment_part(shipment))
+        return []
+    lines = list(shipment.lines.all())
+    order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
+    if not _shipment_needs_receipt(shipment, order_ids):
+        return []
+    return _receipts_of_parts([_shipment_part(shipment, lines, needs=True)], user=user)
 
 
 def on_refund_registered(refund: Any, user: Any = None) -> list[FiscalReceipt]:

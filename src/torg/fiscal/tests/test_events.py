@@ -148,3 +148,91 @@ def test_no_register_keeps_the_receipt_as_failed_and_the_payment(make_order, pay
     drain(register.pk)
     receipt.refresh_from_db()
     assert receipt.status == ReceiptStatus.REGISTERED
+
+
+# ---------------------------------------------------------------- one settlement, one receipt
+def settle_at_the_door(order: Any, user: Any, pay: Any, client_partner: Any, payments: list[tuple[str, str, str]],
+                       buyer: str = "") -> list[FiscalReceipt]:
+    """Hand the order over and take the money in one settlement: [(method, amount, allocated to the order)]."""
+    from torg.core.documents import service_transaction
+    from torg.fiscal.services import one_receipt
+
+    with service_transaction(), one_receipt(buyer_contact=buyer, user=user) as settled:
+        ship_all(order, user)
+        for method, amount, allocated in payments:
+            pay(client_partner, amount, {order: allocated}, method=method)
+    return settled.receipts
+
+
+def test_paid_at_the_door_in_cash_and_by_card_is_one_receipt(register, make_order, pay, manager, client_partner):
+    order = make_order()
+    (receipt,) = settle_at_the_door(order, manager, pay, client_partner,
+                                    [(PaymentMethod.CASH, "800.00", "800.00"), (PaymentMethod.CARD, "1200.00",
+                                                                                "1200.00")],
+                                    buyer="+79161234567")
+    assert lines_of(receipt) == [("Milk 1L", D(10), D("1000.00"), 4, 1, 11), ("Bread", D(20), D("1000.00"), 4, 1, 11)]
+    assert sums_of(receipt) == (D("800.00"), D("1200.00"), 0, 0)
+    assert receipt.buyer_contact == "+79161234567" and FiscalReceipt.objects.count() == 1
+
+
+def test_overpayment_at_the_door_kept_as_an_advance(register, make_order, pay, manager, client_partner):
+    order = make_order()
+    (receipt,) = settle_at_the_door(order, manager, pay, client_partner, [(PaymentMethod.CASH, "2500.00",
+                                                                           "2000.00")])
+    assert [(ln[0], ln[2], ln[3]) for ln in lines_of(receipt)] == [
+        ("Milk 1L", D("1000.00"), 4), ("Bread", D("1000.00"), 4), ("Аванс", D("500.00"), 3)]
+    assert sums_of(receipt) == (D("2500.00"), 0, 0, 0)
+
+
+def test_prepaid_part_offset_and_the_rest_in_cash_at_the_door(register, make_order, pay, manager, client_partner):
+    order = make_order()
+    pay(client_partner, "600.00", {order: "600.00"}, method=PaymentMethod.CARD)  # partial prepayment, receipted
+    (receipt,) = settle_at_the_door(order, manager, pay, client_partner, [(PaymentMethod.CASH, "1400.00",
+                                                                           "1400.00")])
+    assert [ln[3] for ln in lines_of(receipt)] == [4, 4]
+    assert sums_of(receipt) == (D("1400.00"), 0, D("600.00"), 0)
+    assert FiscalReceipt.objects.count() == 2
+
+
+def test_a_company_paying_by_bank_at_handover_needs_no_receipt(register, make_order, pay, manager, client_partner):
+    order = make_order()
+    assert settle_at_the_door(order, manager, pay, client_partner, [(PaymentMethod.BANK, "2000.00", "2000.00")]) == []
+    assert not FiscalReceipt.objects.exists()
+
+
+def test_a_refused_settlement_makes_no_receipt(register, make_order, pay, manager, client_partner):
+    from torg.core.documents import service_transaction
+    from torg.fiscal.services import one_receipt
+
+    order = make_order()
+    with pytest.raises(RuntimeError), service_transaction(), one_receipt(user=manager):
+        ship_all(order, manager)
+        pay(client_partner, "2000.00", {order: "2000.00"})
+        raise RuntimeError("the card terminal declined")
+    assert not FiscalReceipt.objects.exists()
+
+
+def test_two_organizations_in_one_settlement_get_a_receipt_each_on_their_own_register(
+        register, pay, manager, client_partner, organization, other_organization):
+    from torg.catalogs.models import CashDesk
+    from torg.core.documents import service_transaction
+    from torg.fiscal.models import CashRegister
+    from torg.fiscal.services import one_receipt
+
+    other_register = CashRegister.objects.create(organization=other_organization, name="IP register",
+                                                 payments_address="Химки", is_default=True)
+    other_desk = CashDesk.objects.create(organization=other_organization, name="IP till")
+    with service_transaction(), one_receipt(user=manager) as settled:
+        pay(client_partner, "300.00", organization=organization)
+        from torg.payments.models import IncomingPayment
+        from torg.payments.services import register_payment
+
+        register_payment(IncomingPayment(organization=other_organization, partner=client_partner,
+                                         method=PaymentMethod.CASH, cash_desk=other_desk, amount=D("200.00"),
+                                         date=moment("2026-03-10", 12)), [], user=manager, idempotency_key="ip-1")
+    first, second = sorted(settled.receipts, key=lambda r: r.organization_id)
+    assert (first.organization_id, first.cash_register_id, first.total) == (organization.pk, register.pk,
+                                                                             D("300.00"))
+    assert (second.organization_id, second.cash_register_id, second.total) == (other_organization.pk,
+                                                                               other_register.pk, D("200.00"))
+    assert [ln.vat for ln in second.lines.all()] == [6]  # the sole trader pays no VAT: «НДС не облагается»
