@@ -32,11 +32,15 @@ class MatchForm(BootstrapMixin, forms.Form):
     counterparty = forms.ModelChoiceField(label=_("Counterparty"), queryset=Counterparty.objects.none(),
                                           required=False)
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, partner_id: int | None = None, refresh_url: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["partner"].queryset = Partner.objects.filter(is_client=True, deletion_mark=False)
-        self.fields["counterparty"].queryset = Counterparty.objects.filter(deletion_mark=False).select_related(
-            "partner")
+        # Choosing the client brings its open orders and its counterparties (HTMX; without it: the button).
+        self.fields["partner"].widget.attrs.update({
+            "hx-get": refresh_url, "hx-trigger": "change", "hx-target": "#match-choices",
+            "hx-select": "#match-choices", "hx-swap": "outerHTML", "hx-include": "this"})
+        self.fields["counterparty"].queryset = Counterparty.objects.filter(partner_id=partner_id or 0,
+                                                                           deletion_mark=False)
         self.fields["counterparty"].label_from_instance = lambda c: f"{c.name} · {c.inn or '—'}"
 
 

@@ -365,10 +365,11 @@ class BankStatementLine(models.Model):
         indexes = [models.Index(fields=["status", "posting_date"]), models.Index(fields=["partner", "posting_date"])]
 
     def __str__(self) -> str:
-        from django.utils.formats import date_format
+        from django.utils.formats import date_format, number_format
 
         return str(_("No. %(number)s of %(date)s, %(amount)s")) % {
-            "number": self.number, "date": date_format(self.date, "SHORT_DATE_FORMAT"), "amount": self.amount}
+            "number": self.number, "date": date_format(self.date, "SHORT_DATE_FORMAT"),
+            "amount": number_format(self.amount, 2, use_l10n=True, force_grouping=True)}
 
     @property
     def gross(self) -> Decimal:

@@ -208,7 +208,8 @@ def line_detail(request: HttpRequest, pk: int) -> HttpResponse:
     data = request.POST if request.method == "POST" else None
     action = request.POST.get("action", "") if data is not None else ""
     partner_id = int_or_none((data or request.GET).get("partner")) or line.partner_id
-    match_form = MatchForm(data if action == "match" else None,
+    match_form = MatchForm(data if action == "match" else None, partner_id=partner_id,
+                           refresh_url=reverse("payments:bank_line", args=[line.pk]),
                            initial={"partner": partner_id, "counterparty": line.counterparty_id})
     ignore_form = IgnoreForm(data if action == "ignore" else None)
     acquiring_form = AcquiringForm(data if action == "correct" else None, initial={
