@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
+from torg.core.documents import insert_rows
 from torg.core.money import ZERO
 from torg.fiscal.devices import (
     Cashier,
@@ -38,6 +40,10 @@ from torg.fiscal.devices import (
 from torg.fiscal.models import EmulatorDocument, EmulatorState
 
 SHIFT_LIMIT = dt.timedelta(hours=24)
+
+
+def OFFLINE() -> DeviceUnavailable:  # noqa: N802 — reads as the device's state
+    return DeviceUnavailable("Нет связи с ККТ (порт закрыт)", code=-1)
 PAYMENT_KINDS = ("cash", "electronic", "prepaid", "credit", "other")
 
 
@@ -53,7 +59,12 @@ class EmulatorDevice:
 
     # ------------------------------------------------------------ state
     def _state(self, *, online_needed: bool = True) -> EmulatorState:
-        state = EmulatorState.objects.select_for_update().filter(cash_register_id=self.cash_register_id).first()
+        # Plain SQL on this path: a receipt is a handful of statements, and building them through the ORM cost more
+        # than running them.
+        lock = " FOR UPDATE" if connection.features.has_select_for_update else ""
+        found = list(EmulatorState.objects.raw(
+            f"SELECT * FROM fiscal_emulatorstate WHERE cash_register_id = %s{lock}", [self.cash_register_id]))
+        state = found[0] if found else None
         if state is None:
             EmulatorState.objects.get_or_create(
                 cash_register_id=self.cash_register_id,
@@ -61,7 +72,7 @@ class EmulatorDevice:
                           "registration_number": f"00000{self.cash_register_id:011d}"[-16:]})
             state = EmulatorState.objects.select_for_update().get(cash_register_id=self.cash_register_id)
         if online_needed and not state.online:
-            raise DeviceUnavailable("Нет связи с ККТ (порт закрыт)", code=-1)
+            raise OFFLINE()
         return state
 
     def _expired(self, state: EmulatorState, now: dt.datetime) -> bool:
@@ -75,59 +86,82 @@ class EmulatorDevice:
                   total: Decimal = ZERO, payload: dict[str, Any] | None = None,
                   receipt_number: int = 0) -> EmulatorDocument:
         state.last_document_number += 1
-        return EmulatorDocument.objects.create(
+        document = EmulatorDocument(
             state=state, uuid=uuid, kind=kind, number=state.last_document_number,
             fiscal_sign=self._sign(state, state.last_document_number, now, total), shift_number=state.shift_number,
             receipt_number=receipt_number, registered_at=now, total=total, payload=payload or {})
+        insert_rows(EmulatorDocument, [document])
+        return document
 
     # ------------------------------------------------------------ receipts
     def register(self, receipt: DeviceReceipt) -> FiscalResult:
-        with transaction.atomic():
-            state = self._state()
-            done = EmulatorDocument.objects.filter(state=state, uuid=receipt.uuid).first()
-            if done is not None:
-                return self._result(state, done)
-            now = self.clock()
-            self._check(state, receipt, now)
-            draft = receipt.draft
-            state.receipts_in_shift += 1
-            totals = dict(state.shift_totals)
-            prefix = draft.operation.value
-            for kind in PAYMENT_KINDS:
-                value = getattr(draft.payments, kind)
-                if value:
-                    key = f"{prefix}_{kind}"
-                    totals[key] = str(Decimal(totals.get(key, "0")) + value)
-            totals[f"{prefix}_count"] = str(int(totals.get(f"{prefix}_count", "0")) + 1)
-            state.shift_totals = totals
-            sign = -1 if draft.operation.is_return else 1
-            state.cash_in_drawer += sign * draft.payments.cash
-            document = self._document(state, prefix, now, uuid=receipt.uuid, total=draft.total,
-                                      receipt_number=state.receipts_in_shift,
-                                      payload={"lines": len(draft.lines), "operation": prefix,
-                                               "cash": str(draft.payments.cash),
-                                               "electronic": str(draft.payments.electronic)})
-            state.save()
-            return self._result(state, document)
+        # No savepoint of its own: inside the queue's transaction per receipt a failure rolls back that whole
+        # receipt anyway. A refusal leaves the block normally (nothing written) and is raised after it, so the
+        # caller's transaction stays usable.
+        refusal: Exception | None = None
+        with transaction.atomic(savepoint=False):
+            state = self._state(online_needed=False)
+            if not state.online:
+                refusal = OFFLINE()
+            else:
+                done = list(EmulatorDocument.objects.raw(
+                    "SELECT * FROM fiscal_emulatordocument WHERE uuid = %s AND state_id = %s",
+                    [receipt.uuid, state.pk]))
+                if done:
+                    return self._result(state, done[0])
+                now = self.clock()
+                refusal = self._refusal(state, receipt, now)
+                if refusal is None:
+                    return self._register(state, receipt, now)
+        raise refusal
 
-    def _check(self, state: EmulatorState, receipt: DeviceReceipt, now: dt.datetime) -> None:
+    def _register(self, state: EmulatorState, receipt: DeviceReceipt, now: dt.datetime) -> FiscalResult:
+        draft = receipt.draft
+        state.receipts_in_shift += 1
+        totals = dict(state.shift_totals)
+        prefix = draft.operation.value
+        for kind in PAYMENT_KINDS:
+            value = getattr(draft.payments, kind)
+            if value:
+                key = f"{prefix}_{kind}"
+                totals[key] = str(Decimal(totals.get(key, "0")) + value)
+        totals[f"{prefix}_count"] = str(int(totals.get(f"{prefix}_count", "0")) + 1)
+        state.shift_totals = totals
+        sign = -1 if draft.operation.is_return else 1
+        state.cash_in_drawer += sign * draft.payments.cash
+        document = self._document(state, prefix, now, uuid=receipt.uuid, total=draft.total,
+                                  receipt_number=state.receipts_in_shift,
+                                  payload={"lines": len(draft.lines), "operation": prefix,
+                                           "cash": str(draft.payments.cash),
+                                           "electronic": str(draft.payments.electronic)})
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE fiscal_emulatorstate SET receipts_in_shift = %s, shift_totals = %s, "
+                           "cash_in_drawer = %s, last_document_number = %s WHERE id = %s",
+                           [state.receipts_in_shift, json.dumps(totals),
+                            connection.ops.adapt_decimalfield_value(state.cash_in_drawer, 15, 2),
+                            state.last_document_number, state.pk])
+        return self._result(state, document)
+
+    def _refusal(self, state: EmulatorState, receipt: DeviceReceipt, now: dt.datetime) -> DeviceRefused | None:
+        """Why the device refuses the receipt, in its own words; None when it takes it."""
         draft = receipt.draft
         if not state.shift_open:
-            raise DeviceRefused("Смена закрыта — операция невозможна", code=-3801)
+            return DeviceRefused("Смена закрыта — операция невозможна", code=-3801)
         if self._expired(state, now):
-            raise DeviceRefused("Смена превысила 24 часа", code=-3822)
+            return DeviceRefused("Смена превысила 24 часа", code=-3822)
         problems = draft.problems()
         if problems:
-            raise DeviceRefused("Неверные данные чека: " + "; ".join(problems), code=-3807)
+            return DeviceRefused("Неверные данные чека: " + "; ".join(problems), code=-3807)
         if not receipt.payments_address.strip():
-            raise DeviceRefused("Не задан обязательный реквизит 1009 (адрес расчётов)", code=-4025)
+            return DeviceRefused("Не задан обязательный реквизит 1009 (адрес расчётов)", code=-4025)
         if receipt.electronically and not draft.buyer_contact:
-            raise DeviceRefused("Для электронного чека нужен реквизит 1008 (телефон или e-mail покупателя)",
-                                code=-4026)
+            return DeviceRefused("Для электронного чека нужен реквизит 1008 (телефон или e-mail покупателя)",
+                                 code=-4026)
         if draft.operation.is_correction and draft.correction is None:
-            raise DeviceRefused("Не заданы реквизиты коррекции 1173/1178", code=-4027)
+            return DeviceRefused("Не заданы реквизиты коррекции 1173/1178", code=-4027)
         if draft.operation.is_return and draft.payments.cash > state.cash_in_drawer:
-            raise DeviceRefused("Недостаточно наличных в денежном ящике", code=-3816)
+            return DeviceRefused("Недостаточно наличных в денежном ящике", code=-3816)
+        return None
 
     def _result(self, state: EmulatorState, document: EmulatorDocument) -> FiscalResult:
         return FiscalResult(
