@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "torg.sales",
     "torg.payments",
     "torg.fiscal",
+    "torg.delivery",
     "torg.reports",
     "torg.printing",
     "torg.api",

@@ -9,6 +9,7 @@ urlpatterns = [
     path("shipping/", include("torg.sales.urls_shipping")),
     path("payments/", include("torg.payments.urls")),
     path("fiscal/", include("torg.fiscal.urls")),
+    path("delivery/", include("torg.delivery.urls")),
     path("print/", include("torg.printing.urls")),
     path("reports/", include("torg.reports.urls")),
     path("", include("torg.web.urls")),

@@ -51,6 +51,9 @@ class Cap:
     FISCAL_OPERATE = "fiscal.operate"  # retry, cancel, return and correct receipts; shifts, cash in and out
     REPORTS_SALES = "reports.sales"  # sales reports
     REPORTS_SETTLEMENTS = "reports.settlements"  # receivables, aging, reconciliation statements
+    DELIVERY_VIEW = "delivery.view"  # see delivery zones, vehicles, carriers, trips and route sheets
+    DELIVERY_PLAN = "delivery.plan"  # plan trips: catalogs of delivery, trips, their stops and statuses
+    DELIVERY_OVERLOAD = "delivery.overload"  # load a vehicle beyond its capacity in kg or m³
     USERS_MANAGE = "users.manage"  # users, roles, API tokens
     SETTINGS_MANAGE = "settings.manage"  # period lock date, company settings
     API = "api.use"  # use the REST API at all
@@ -63,7 +66,8 @@ _SALES_READ = {Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.REPORTS_SALES, Cap.REPORTS
 ROLE_CAPS: dict[str, frozenset[str]] = {
     Role.ADMINISTRATOR: ALL_CAPS,
     Role.SALES_MANAGER: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API,
-                                   *_SALES_READ, Cap.SALES_EDIT, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT}),
+                                   *_SALES_READ, Cap.SALES_EDIT, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT,
+                                   Cap.DELIVERY_VIEW}),
     Role.STOREKEEPER: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.STOCK_EDIT, Cap.STOCK_POST,
                                  Cap.REPORTS_STOCK, Cap.API, Cap.SALES_VIEW, Cap.GOODS_ISSUE}),
     Role.ACCOUNTANT: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.COMPANY_EDIT, Cap.STOCK_VIEW,
@@ -73,10 +77,12 @@ ROLE_CAPS: dict[str, frozenset[str]] = {
     Role.CASHIER: frozenset({Cap.CATALOGS_VIEW, Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_EDIT,
                              Cap.FISCAL_VIEW, Cap.FISCAL_OPERATE}),
     Role.COURIER: frozenset(),
-    Role.LOGISTICIAN: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.SALES_VIEW}),
+    Role.LOGISTICIAN: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.SALES_VIEW,
+                                 Cap.DELIVERY_VIEW, Cap.DELIVERY_PLAN, Cap.DELIVERY_OVERLOAD}),
     Role.SALES_DIRECTOR: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API, *_SALES_READ,
                                     Cap.SALES_EDIT, Cap.SALES_AGREEMENTS, Cap.SALES_APPROVE, Cap.SALES_SHIP,
-                                    Cap.SALES_OVERRIDE_PAYMENT, Cap.SALES_BEYOND_ORDER, Cap.SALES_OVERRIDE_CREDIT}),
+                                    Cap.SALES_OVERRIDE_PAYMENT, Cap.SALES_BEYOND_ORDER, Cap.SALES_OVERRIDE_CREDIT,
+                                    Cap.DELIVERY_VIEW}),
 }
 
 

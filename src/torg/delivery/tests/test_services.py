@@ -1,0 +1,157 @@
+"""Planning a trip through the services: what waits for delivery, stops, capacity, one trip per shipment,
+the order of stops, and the statuses."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from torg.core.errors import CoreError
+from torg.core.models import ChangeLogEntry
+from torg.delivery import services
+from torg.delivery.errors import DeliveryError
+from torg.delivery.models import DeliveryTrip, TripStatus, TripStop, TripStopDocument
+from torg.delivery.tests.conftest import DAY
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trip(van: Any, logistician: Any, warehouse: Any) -> DeliveryTrip:
+    return services.create_trip(DAY, van, warehouse=warehouse, user=logistician)
+
+
+def test_a_trip_is_numbered_with_its_own_prefix_and_takes_the_vehicles_courier(trip: DeliveryTrip, van: Any,
+                                                                                 courier: Any) -> None:
+    trip.refresh_from_db()
+    assert trip.number == "РЛ-000001"
+    assert trip.courier == courier and trip.status == TripStatus.FORMING
+
+
+def test_waiting_for_delivery_weighs_and_zones_shipments(ship: Any, shop: Any, cafe: Any, shop_address: Any,
+                                                         cafe_address: Any, centre_zone: Any, north_zone: Any,
+                                                         trip: DeliveryTrip, logistician: Any) -> None:
+    to_shop = ship(shop, 2, shop_address)
+    to_cafe = ship(cafe, 1, cafe_address)
+    ship(cafe, 1, cafe_address, posted=False)  # not posted: not waiting
+    ship(shop, 1, None)  # no delivery address: not waiting unless asked
+    ship(shop, 1, shop_address, day="2026-03-12")  # after the day
+    waiting = services.waiting_for_delivery(DAY)
+    assert [(w.shipment, w.weight_kg, w.volume_m3, w.zone) for w in waiting] == [
+        (to_shop, D("38.000"), D("0.040000"), centre_zone), (to_cafe, D("19.000"), D("0.020000"), north_zone)]
+    assert [w.shipment for w in services.waiting_for_delivery(DAY, north_zone)] == [to_cafe]
+    assert len(services.waiting_for_delivery(DAY, without_address=True)) == 3
+    services.add_shipments(trip, [to_shop], logistician)
+    assert [w.shipment for w in services.waiting_for_delivery(DAY)] == [to_cafe]
+
+
+def test_shipments_to_one_address_share_a_stop_and_without_an_address_a_stop_per_partner(
+        ship: Any, shop: Any, cafe: Any, shop_address: Any, trip: DeliveryTrip, logistician: Any) -> None:
+    a, b = ship(shop, 1, shop_address), ship(shop, 2, shop_address)
+    c, d = ship(cafe, 1), ship(cafe, 1)
+    services.add_shipments(trip, [a, c], logistician)
+    services.add_shipments(trip, [b, d], logistician)
+    stops = services.stops_of(trip)
+    assert [(s.sequence, s.address, s.partner, sorted(x.shipment_id for x in s.documents.all())) for s in stops] == [
+        (1, "Lesnaya 1, back door", shop, [a.pk, b.pk]), (2, "Polar 5", cafe, [c.pk, d.pk])]
+    assert stops[0].latitude == D("55.75") and stops[1].latitude is None
+    load = services.load_of(trip)
+    assert (load.weight_kg, load.volume_m3, load.weight_percent, load.volume_percent) == (
+        D("95.000"), D("0.100000"), D("95.0"), D("10.0"))
+    assert not load.overloaded
+
+
+def test_fill_from_zone_adds_what_waits_there(ship: Any, shop: Any, cafe: Any, shop_address: Any, cafe_address: Any,
+                                              centre_zone: Any, trip: DeliveryTrip, logistician: Any) -> None:
+    to_shop = ship(shop, 1, shop_address)
+    ship(cafe, 1, cafe_address)
+    services.fill_from_zone(trip, centre_zone, DAY, logistician)
+    assert list(TripStopDocument.objects.values_list("shipment_id", flat=True)) == [to_shop.pk]
+
+
+def test_overload_is_refused_without_the_right_and_nothing_is_written(ship: Any, shop: Any, shop_address: Any,
+                                                                      trip: DeliveryTrip, manager: Any) -> None:
+    big = ship(shop, 6, shop_address)  # 114 kg in a 100 kg van
+    with pytest.raises(CoreError) as refused:
+        services.add_shipments(trip, [big], manager)
+    assert refused.value.code == DeliveryError.OVERLOAD
+    assert "114 kg against a capacity of 100 kg" in refused.value.message
+    assert not TripStop.objects.exists() and not TripStopDocument.objects.exists()
+
+
+def test_overload_is_allowed_with_the_right_and_shown(ship: Any, shop: Any, shop_address: Any, trip: DeliveryTrip,
+                                                      logistician: Any) -> None:
+    services.add_shipments(trip, [ship(shop, 6, shop_address)], logistician)
+    load = services.load_of(trip)
+    assert load.overloaded and load.overweight and not load.over_volume and load.percent == D("114.0")
+
+
+def test_a_shipment_on_an_active_trip_is_refused_on_a_second_one(ship: Any, shop: Any, shop_address: Any, van: Any,
+                                                                  trip: DeliveryTrip, logistician: Any) -> None:
+    shipment = ship(shop, 1, shop_address)
+    services.add_shipments(trip, [shipment], logistician)
+    second = services.create_trip(DAY, van, user=logistician)
+    with pytest.raises(CoreError) as refused:
+        services.add_shipments(second, [shipment], logistician)
+    assert refused.value.code == DeliveryError.ALREADY_ON_TRIP
+    assert trip.number in refused.value.message
+    assert not TripStop.objects.filter(trip=second).exists()
+    # Once the first trip is done, the shipment (say, not delivered) may go again.
+    for step in (services.start_loading, services.send_on_route, services.close_trip):
+        step(trip, logistician)
+    services.add_shipments(second, [shipment], logistician)
+    assert TripStopDocument.objects.filter(stop__trip=second, shipment=shipment).exists()
+
+
+def test_a_shipment_not_posted_is_refused(ship: Any, shop: Any, trip: DeliveryTrip, logistician: Any) -> None:
+    with pytest.raises(CoreError) as refused:
+        services.add_shipments(trip, [ship(shop, 1, posted=False)], logistician)
+    assert refused.value.code == DeliveryError.NOT_POSTED
+
+
+def test_reorder_remove_and_move(ship: Any, shop: Any, cafe: Any, shop_address: Any, cafe_address: Any,
+                                 trip: DeliveryTrip, logistician: Any) -> None:
+    a, b, c = ship(shop, 1, shop_address), ship(cafe, 1, cafe_address), ship(cafe, 1)
+    services.add_shipments(trip, [a, b, c], logistician)
+    s1, s2, s3 = services.stops_of(trip)
+    services.reorder_stops(trip, [s3.pk, s1.pk, s2.pk], logistician)
+    assert [s.pk for s in services.stops_of(trip)] == [s3.pk, s1.pk, s2.pk]
+    with pytest.raises(CoreError) as refused:
+        services.reorder_stops(trip, [s3.pk, s1.pk], logistician)
+    assert refused.value.code == DeliveryError.BAD_ORDER
+    services.move_stop(trip, s2.pk, -1, logistician)
+    assert [s.pk for s in services.stops_of(trip)] == [s3.pk, s2.pk, s1.pk]
+    services.remove_shipment(trip, c, logistician)
+    stops = services.stops_of(trip)
+    assert [(s.pk, s.sequence) for s in stops] == [(s2.pk, 1), (s1.pk, 2)]
+    with pytest.raises(CoreError) as refused:
+        services.remove_shipment(trip, c, logistician)
+    assert refused.value.code == DeliveryError.NOT_ON_TRIP
+
+
+def test_status_transitions_are_logged_and_guarded(ship: Any, shop: Any, shop_address: Any, trip: DeliveryTrip,
+                                                   logistician: Any) -> None:
+    with pytest.raises(CoreError) as refused:
+        services.start_loading(trip, logistician)  # no stops yet
+    assert refused.value.code == DeliveryError.WRONG_STATUS
+    services.add_shipments(trip, [ship(shop, 1, shop_address)], logistician)
+    with pytest.raises(CoreError):
+        services.send_on_route(trip, logistician)  # forming → on route skips loading
+    services.start_loading(trip, logistician)
+    with pytest.raises(CoreError) as refused:
+        services.add_shipments(trip, [ship(shop, 1, shop_address)], logistician)  # loading: the plan is fixed
+    assert refused.value.code == DeliveryError.WRONG_STATUS
+    services.back_to_forming(trip, logistician)
+    services.start_loading(trip, logistician)
+    services.send_on_route(trip, logistician)
+    services.close_trip(trip, logistician)
+    trip.refresh_from_db()
+    assert trip.status == TripStatus.DONE
+    statuses = [e.changes["status"] for e in ChangeLogEntry.objects.filter(object_id=trip.pk).order_by("pk")
+                if "status" in e.changes]
+    assert statuses == [["forming", "loading"], ["loading", "forming"], ["forming", "loading"],
+                        ["loading", "on_route"], ["on_route", "done"]]
+    with pytest.raises(CoreError):
+        services.back_to_forming(trip, logistician)
