@@ -389,8 +389,14 @@ TRANSITION_SERVICES = {
 
 
 def stops_of(trip: DeliveryTrip) -> list[TripStop]:
-    """The trip's stops in route order with their documents (shipments, organizations) and partners."""
-    return list(TripStop.objects.filter(trip=trip).select_related("partner", "delivery_address")
-                .prefetch_related("documents__shipment", "documents__organization").order_by("sequence", "id"))
+    """The trip's stops in route order with their documents (shipments, organizations) and partners; each stop
+    carries `total_kg` and `total_m3`, the sums of its documents."""
+    stops = list(TripStop.objects.filter(trip=trip).select_related("partner", "delivery_address")
+                 .prefetch_related("documents__shipment", "documents__organization").order_by("sequence", "id"))
+    for stop in stops:
+        documents = stop.documents.all()
+        stop.total_kg = sum((d.weight_kg for d in documents), ZERO)  # type: ignore[attr-defined]
+        stop.total_m3 = sum((d.volume_m3 for d in documents), ZERO)  # type: ignore[attr-defined]
+    return stops
 
 

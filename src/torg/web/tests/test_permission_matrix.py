@@ -140,10 +140,41 @@ def _bank_line() -> Any:
         amount=100, dedup_key="matrix")
 
 
+def _vehicle() -> Any:
+    from torg.delivery.models import Vehicle
+
+    return Vehicle.objects.get_or_create(name="Van", defaults={"capacity_kg": 100})[0]
+
+
+def _trip() -> Any:
+    import datetime as dt
+
+    from torg.delivery.services import create_trip
+
+    return create_trip(dt.date(2026, 3, 10), _vehicle())
+
+
+def _delivery_zone() -> Any:
+    from torg.delivery.models import DeliveryZone
+
+    return DeliveryZone.objects.create(name="Centre", polygon=[[0, 0], [0, 1], [1, 1]])
+
+
+def _carrier() -> Any:
+    from torg.delivery.models import Carrier
+
+    return Carrier.objects.create(name="Carrier")
+
+
 # Pages of other areas whose pattern takes an object: the object to open.
 PAGE_FACTORIES: dict[str, Callable[[], Any]] = {
     "payments:bank_statement": _bank_statement,
     "payments:bank_line": _bank_line,
+    "delivery:trip_detail": _trip,
+    "delivery:route_sheet": _trip,
+    "delivery:zone_edit": _delivery_zone,
+    "delivery:vehicle_edit": _vehicle,
+    "delivery:carrier_edit": _carrier,
 }
 
 

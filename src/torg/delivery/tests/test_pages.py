@@ -1,0 +1,131 @@
+"""The logistician's pages: catalogs, the trips list, planning a trip (add, overload, reorder by dragging and by
+buttons, remove, statuses), the map, the route sheet PDF, and who may do what."""
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from torg.core.permissions import Role
+from torg.delivery import services
+from torg.delivery.models import Carrier, DeliveryTrip, DeliveryZone, TripStatus, TripStopDocument, Vehicle
+from torg.delivery.tests.conftest import DAY
+
+D = Decimal
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def trip(van: Any, logistician: Any) -> DeliveryTrip:
+    return services.create_trip(DAY, van, user=logistician)
+
+
+def test_catalog_pages_create_and_edit(client: Any, logistician: Any, courier: Any) -> None:
+    client.force_login(logistician)
+    page = client.post(reverse("delivery:zone_new"), {
+        "name": "Centre", "districts": "Arbat\nTverskoy", "polygon": "[[55.7, 37.5], [55.8, 37.5], [55.8, 37.7]]"})
+    zone = DeliveryZone.objects.get()
+    assert page.status_code == 302 and zone.polygon == [[55.7, 37.5], [55.8, 37.5], [55.8, 37.7]]
+    bad = client.post(reverse("delivery:zone_edit", args=[zone.pk]), {"name": "Centre", "polygon": "[[1, 2]]",
+                                                                     "version": zone.version})
+    assert bad.status_code == 200 and "at least 3 points" in bad.text
+    client.post(reverse("delivery:carrier_new"), {"name": "FastTrans", "phone": "+7 495 000-00-00"})
+    carrier = Carrier.objects.get()
+    client.post(reverse("delivery:vehicle_new"), {"name": "Gazelle", "plate": "В777ОР77", "capacity_kg": "1500",
+                                                  "capacity_m3": "9.5", "carrier": carrier.pk,
+                                                  "default_courier": courier.pk})
+    vehicle = Vehicle.objects.get()
+    assert (vehicle.capacity_kg, vehicle.capacity_m3, vehicle.carrier, vehicle.default_courier) == (
+        D("1500"), D("9.5"), carrier, courier)
+    for name in ("zone_list", "vehicle_list", "carrier_list"):
+        assert client.get(reverse(f"delivery:{name}")).status_code == 200
+    assert "Gazelle" in client.get(reverse("delivery:vehicle_list")).text
+
+
+def test_plan_a_trip_through_the_pages(client: Any, logistician: Any, van: Any, courier: Any, ship: Any, shop: Any,
+                                       cafe: Any, shop_address: Any, cafe_address: Any, centre_zone: Any) -> None:
+    client.force_login(logistician)
+    created = client.post(reverse("delivery:trip_new"), {"trip_date": DAY.isoformat(), "vehicle": van.pk})
+    trip = DeliveryTrip.objects.get()
+    assert created["Location"] == reverse("delivery:trip_detail", args=[trip.pk])
+    assert trip.courier == courier and trip.number.startswith("РЛ-")
+    a, b = ship(shop, 1, shop_address), ship(cafe, 2, cafe_address)
+    page = client.get(reverse("delivery:trip_detail", args=[trip.pk]))
+    assert page.status_code == 200 and a.number in page.text and b.number in page.text
+    in_zone = client.get(reverse("delivery:trip_detail", args=[trip.pk]), {"zone": centre_zone.pk})
+    assert a.number in in_zone.text and b.number not in in_zone.text
+    client.post(reverse("delivery:trip_add", args=[trip.pk]), {"shipment": [a.pk, b.pk]})
+    s1, s2 = services.stops_of(trip)
+    page = client.get(reverse("delivery:trip_detail", args=[trip.pk]))
+    assert 'id="stop-rows"' in page.text and "<svg" in page.text and "57.0 %" in page.text
+    # Dragging posts the whole order and gets JSON; the buttons post one move and come back to the page.
+    answer = client.post(reverse("delivery:trip_reorder", args=[trip.pk]), {"stop": [s2.pk, s1.pk]})
+    assert answer.json() == {"ok": True}
+    assert [s.pk for s in services.stops_of(trip)] == [s2.pk, s1.pk]
+    assert client.post(reverse("delivery:trip_reorder", args=[trip.pk]), {"stop": [s1.pk]}).status_code == 409
+    moved = client.post(reverse("delivery:trip_reorder", args=[trip.pk]), {"move": f"{s1.pk}:up"})
+    assert moved.status_code == 302 and [s.pk for s in services.stops_of(trip)] == [s1.pk, s2.pk]
+    client.post(reverse("delivery:trip_remove", args=[trip.pk]), {"shipment": b.pk})
+    assert list(TripStopDocument.objects.values_list("shipment_id", flat=True)) == [a.pk]
+    client.post(reverse("delivery:trip_status", args=[trip.pk]), {"status": "loading"})
+    trip.refresh_from_db()
+    assert trip.status == TripStatus.LOADING
+
+
+def test_overload_on_the_page_is_refused_for_one_and_red_for_the_other(client: Any, admin_user: Any, van: Any,
+                                                                       ship: Any, shop: Any, shop_address: Any,
+                                                                       trip: DeliveryTrip) -> None:
+    big = ship(shop, 6, shop_address)
+    # An administrator has every capability (the overload one too): the load goes on and shows in red.
+    client.force_login(admin_user)
+    client.post(reverse("delivery:trip_add", args=[trip.pk]), {"shipment": [big.pk]})
+    page = client.get(reverse("delivery:trip_detail", args=[trip.pk]))
+    assert 'id="overloaded"' in page.text and "bg-danger" in page.text
+
+
+def test_overload_refused_message_on_the_page(client: Any, logistician: Any, trip: DeliveryTrip, ship: Any,
+                                              shop: Any, shop_address: Any, monkeypatch: Any) -> None:
+    from torg.core import permissions
+
+    monkeypatch.setitem(permissions.ROLE_CAPS, Role.LOGISTICIAN,
+                        permissions.ROLE_CAPS[Role.LOGISTICIAN] - {permissions.Cap.DELIVERY_OVERLOAD})
+    client.force_login(logistician)
+    page = client.post(reverse("delivery:trip_add", args=[trip.pk]), {"shipment": [ship(shop, 6, shop_address).pk]},
+                       follow=True)
+    assert "114 kg against a capacity of 100 kg" in page.text
+    assert not TripStopDocument.objects.exists()
+
+
+def test_route_sheet_is_a_pdf(client: Any, logistician: Any, trip: DeliveryTrip, ship: Any, shop: Any,
+                              shop_address: Any) -> None:
+    services.add_shipments(trip, [ship(shop, 1, shop_address)], logistician)
+    client.force_login(logistician)
+    response = client.get(reverse("delivery:route_sheet", args=[trip.pk]))
+    assert response.status_code == 200 and response["Content-Type"] == "application/pdf"
+    assert response.content.startswith(b"%PDF")
+
+
+def test_trips_list_filters_by_day_and_status(client: Any, manager: Any, van: Any, logistician: Any) -> None:
+    services.create_trip(DAY, van, user=logistician)
+    other = services.create_trip(DAY.replace(day=11), van, user=logistician)
+    client.force_login(manager)
+    page = client.get(reverse("delivery:trip_list"), {"day": DAY.isoformat()})
+    assert page.status_code == 200 and "РЛ-000001" in page.text and other.number not in page.text
+    assert "РЛ-000002" in client.get(reverse("delivery:trip_list"), {"status": "forming"}).text
+
+
+def test_who_may_do_what(client: Any, manager: Any, courier: Any, trip: DeliveryTrip) -> None:
+    detail = reverse("delivery:trip_detail", args=[trip.pk])
+    assert client.get(detail).status_code == 302  # to the login page
+    client.force_login(courier)
+    assert client.get(detail).status_code == 403
+    client.force_login(manager)  # a sales manager sees trips but does not plan them
+    page = client.get(detail)
+    assert page.status_code == 200 and 'id="waiting"' not in page.text
+    assert client.post(reverse("delivery:trip_status", args=[trip.pk]), {"status": "loading"}).status_code == 403
+    assert client.post(detail, {"trip_date": "2026-03-11"}).status_code == 403
+    assert client.get(reverse("delivery:trip_new")).status_code == 403
+    trip.refresh_from_db()
+    assert trip.status == TripStatus.FORMING
