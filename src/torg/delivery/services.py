@@ -168,13 +168,21 @@ def _invalid(errors: dict[str, list[str]]) -> CoreError:
 def save_trip(trip: DeliveryTrip, *, user: Any = None, expected_version: int | None = None) -> DeliveryTrip:
     """Create a trip or change its header (date, vehicle, courier, carrier, warehouse, comment).
 
-    Refuses invalid fields (INVALID), a stale version (CONCURRENT_EDIT), a change of a trip that is done."""
+    Refuses invalid fields (INVALID), a stale version (CONCURRENT_EDIT), a change of a trip that is done, and
+    a vehicle too small for what the trip already carries unless the user may overload (OVERLOAD)."""
     if trip.pk and DeliveryTrip.objects.filter(pk=trip.pk, status=TripStatus.DONE).exists():
         raise CoreError(DeliveryError.WRONG_STATUS, _("%(trip)s is done: it cannot be changed.") % {"trip": trip})
     errors = clean_document(trip, exclude=["number", "author", "version", "status"])
     if errors:
         raise _invalid(errors)
-    return save_document(trip, user=user, expected_version=expected_version)
+    with service_transaction():
+        saved = save_document(trip, user=user, expected_version=expected_version)
+        # Another vehicle may be smaller than what is already on the trip.
+        load = load_of(saved)
+        if load.overloaded and not has_capability(user, Cap.DELIVERY_OVERLOAD):
+            message = _overload_message(load)
+            raise CoreError(DeliveryError.OVERLOAD, message, fields={"vehicle": [message]})
+    return saved
 
 
 def create_trip(trip_date: dt.date, vehicle: Any, *, courier: Any = None, carrier: Any = None, warehouse: Any = None,
@@ -208,8 +216,11 @@ def add_shipments(trip: DeliveryTrip, shipments: Sequence[Shipment], user: Any =
         current = _lock_trip(trip)
         _refuse_unless_forming(current)
         ids = sorted({s.pk for s in shipments})
-        rows = list(Shipment.objects.filter(pk__in=ids).select_related("partner", "delivery_address")
-                    .order_by("date", "pk"))
+        # The shipments are locked (in key order) so that two trips formed at once cannot both take one of them:
+        # the second waits, then sees the first one's stops.
+        rows = list(Shipment.objects.select_for_update(of=("self",)).filter(pk__in=ids)
+                    .select_related("partner", "delivery_address").order_by("pk"))
+        rows.sort(key=lambda s: (s.date, s.pk))
         not_posted = [s for s in rows if not s.posted or s.deletion_mark]
         if not_posted:
             raise CoreError(DeliveryError.NOT_POSTED,

@@ -155,3 +155,40 @@ def test_status_transitions_are_logged_and_guarded(ship: Any, shop: Any, shop_ad
                         ["loading", "on_route"], ["on_route", "done"]]
     with pytest.raises(CoreError):
         services.back_to_forming(trip, logistician)
+
+
+def test_a_smaller_vehicle_is_refused_when_the_load_does_not_fit(ship: Any, shop: Any, shop_address: Any,
+                                                                 trip: DeliveryTrip, logistician: Any,
+                                                                 manager: Any) -> None:
+    from torg.delivery.models import Vehicle
+
+    services.add_shipments(trip, [ship(shop, 3, shop_address)], logistician)  # 57 kg
+    scooter = Vehicle.objects.create(name="Scooter", capacity_kg=D("30"))
+    trip.vehicle = scooter
+    with pytest.raises(CoreError) as refused:
+        services.save_trip(trip, user=manager)
+    assert refused.value.code == DeliveryError.OVERLOAD and "vehicle" in refused.value.fields
+    assert DeliveryTrip.objects.get(pk=trip.pk).vehicle.name == "Van"
+    trip = DeliveryTrip.objects.get(pk=trip.pk)
+    trip.vehicle = scooter
+    services.save_trip(trip, user=logistician)  # the logistician may overload
+    assert DeliveryTrip.objects.get(pk=trip.pk).vehicle == scooter
+
+
+def test_the_trip_page_reads_a_constant_number_of_queries(client: Any, ship: Any, shop: Any, cafe: Any,
+                                                          shop_address: Any, cafe_address: Any, trip: DeliveryTrip,
+                                                          logistician: Any, centre_zone: Any,
+                                                          django_assert_max_num_queries: Any) -> None:
+    from django.urls import reverse
+
+    services.add_shipments(trip, [ship(shop, 1, shop_address), ship(cafe, 1, cafe_address), ship(cafe, 1)],
+                           logistician)
+    for _n in range(5):
+        ship(shop, 1, shop_address)
+        ship(cafe, 1)
+    client.force_login(logistician)
+    with django_assert_max_num_queries(25):
+        page = client.get(reverse("delivery:trip_detail", args=[trip.pk]), {"without_address": "1"})
+    assert page.status_code == 200
+    with django_assert_max_num_queries(15):
+        assert client.get(reverse("delivery:route_sheet", args=[trip.pk])).status_code == 200
