@@ -172,6 +172,9 @@ def save_trip(trip: DeliveryTrip, *, user: Any = None, expected_version: int | N
     a vehicle too small for what the trip already carries unless the user may overload (OVERLOAD)."""
     if trip.pk and DeliveryTrip.objects.filter(pk=trip.pk, status=TripStatus.DONE).exists():
         raise CoreError(DeliveryError.WRONG_STATUS, _("%(trip)s is done: it cannot be changed.") % {"trip": trip})
+    if trip.trip_date:
+        # The document is dated by its trip (it is named "… No. РЛ-000001 of <trip date>"), at noon local time.
+        trip.date = timezone.make_aware(dt.datetime.combine(trip.trip_date, dt.time(12)))
     errors = clean_document(trip, exclude=["number", "author", "version", "status"])
     if errors:
         raise _invalid(errors)

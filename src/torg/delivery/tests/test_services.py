@@ -26,7 +26,7 @@ def trip(van: Any, logistician: Any, warehouse: Any) -> DeliveryTrip:
 def test_a_trip_is_numbered_with_its_own_prefix_and_takes_the_vehicles_courier(trip: DeliveryTrip, van: Any,
                                                                                  courier: Any) -> None:
     trip.refresh_from_db()
-    assert trip.number == "РЛ-000001"
+    assert trip.number == "РЛ-000001" and str(trip) == "Delivery trip No. РЛ-000001 of 03/10/2026"
     assert trip.courier == courier and trip.status == TripStatus.FORMING
 
 
