@@ -5,7 +5,7 @@ Thin: parse, check the capability, call `torg.fiscal.services` / `queue`, render
 """
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
@@ -21,6 +21,7 @@ from django.views.decorators.http import require_POST
 
 from torg.catalogs.services import save_catalog_entry
 from torg.core.errors import CoreError, ErrorCode
+from torg.core.money import to_decimal
 from torg.core.permissions import Cap, has_capability
 from torg.fiscal import services
 from torg.fiscal.forms import CancelForm, CashRegisterForm, CorrectionForm, OperationForm
@@ -167,10 +168,10 @@ def receipt_return(request: HttpRequest, pk: int) -> HttpResponse:
     errors: list[str] = []
     if request.method == "POST":
         try:
-            quantities = {ln.line_no: _decimal(request.POST.get(f"qty-{ln.line_no}", "")) for ln in lines}
+            quantities = {ln.line_no: to_decimal(request.POST.get(f"qty-{ln.line_no}", "")) for ln in lines}
             cash = _decimal_or_none(request.POST.get("cash", ""))
             electronic = _decimal_or_none(request.POST.get("electronic", ""))
-        except InvalidOperation:
+        except ValueError:
             errors.append(_("Quantities and amounts are numbers, e.g. 2 or 150.50."))
         else:
             try:
@@ -185,13 +186,8 @@ def receipt_return(request: HttpRequest, pk: int) -> HttpResponse:
                                                            "post": request.POST})
 
 
-def _decimal(value: str) -> Decimal:
-    value = value.strip().replace(",", ".").replace(" ", "")
-    return Decimal(value) if value else Decimal(0)
-
-
 def _decimal_or_none(value: str) -> Decimal | None:
-    return _decimal(value) if value.strip() else None
+    return to_decimal(value) if value.strip() else None
 
 
 @requires(Cap.FISCAL_VIEW, Cap.FISCAL_OPERATE)

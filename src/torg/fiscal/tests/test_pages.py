@@ -206,3 +206,11 @@ def test_the_connection_password_is_never_shown_and_kept_when_not_retyped(client
     assert client.post(url, data).status_code == 302
     register.refresh_from_db()
     assert register.connection["password"] == "s3cret"
+
+
+def test_a_return_with_a_word_for_a_quantity_is_refused_with_nothing_made(client, cashier, paid):
+    _order, _payment, receipt = paid
+    client.force_login(cashier)
+    page = client.post(reverse("fiscal:receipt_return", args=[receipt.pk]), {"qty-1": "two"})
+    assert "Quantities and amounts are numbers" in page.text
+    assert not FiscalReceipt.objects.filter(original=receipt).exists()
