@@ -5,6 +5,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
@@ -242,6 +243,11 @@ class CashDesk(Catalog):
                                      verbose_name=_("organization"))
     name = models.CharField(_("name"), max_length=200)
     currency = models.CharField(_("currency"), max_length=3, default="RUB")
+    # An operational cash desk held by a person (a courier's cash between the door and the office), or empty:
+    # the company's own cash desk.
+    holder = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                               related_name="+", verbose_name=_("held by"),
+                               help_text=_("A courier's cash desk: the cash they took and have not handed over yet."))
 
     class Meta:
         ordering = ["name"]

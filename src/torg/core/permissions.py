@@ -54,6 +54,9 @@ class Cap:
     DELIVERY_VIEW = "delivery.view"  # see delivery zones, vehicles, carriers, trips and route sheets
     DELIVERY_PLAN = "delivery.plan"  # plan trips: catalogs of delivery, trips, their stops and statuses
     DELIVERY_OVERLOAD = "delivery.overload"  # load a vehicle beyond its capacity in kg or m³
+    DELIVERY_COURIER = "delivery.courier"  # the courier's workplace: one's own trips, confirm stops, take payment
+    DELIVERY_BOARD = "delivery.board"  # the live board of today's trips, money collected, couriers' cash
+    CASH_HANDOVER = "payments.cash_handover"  # accept a courier's cash into the company's cash desk
     USERS_MANAGE = "users.manage"  # users, roles, API tokens
     SETTINGS_MANAGE = "settings.manage"  # period lock date, company settings
     API = "api.use"  # use the REST API at all
@@ -67,22 +70,22 @@ ROLE_CAPS: dict[str, frozenset[str]] = {
     Role.ADMINISTRATOR: ALL_CAPS,
     Role.SALES_MANAGER: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API,
                                    *_SALES_READ, Cap.SALES_EDIT, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT,
-                                   Cap.DELIVERY_VIEW}),
+                                   Cap.DELIVERY_VIEW, Cap.DELIVERY_BOARD}),
     Role.STOREKEEPER: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.STOCK_EDIT, Cap.STOCK_POST,
                                  Cap.REPORTS_STOCK, Cap.API, Cap.SALES_VIEW, Cap.GOODS_ISSUE}),
     Role.ACCOUNTANT: frozenset({Cap.CATALOGS_VIEW, Cap.CATALOGS_EDIT, Cap.COMPANY_EDIT, Cap.STOCK_VIEW,
                                 Cap.STOCK_EDIT, Cap.STOCK_POST, Cap.REPORTS_STOCK, Cap.SETTINGS_MANAGE, Cap.API,
                                 *_SALES_READ, Cap.SALES_SHIP, Cap.PAYMENTS_EDIT, Cap.FISCAL_OPERATE,
-                                Cap.BANK_STATEMENTS}),
+                                Cap.BANK_STATEMENTS, Cap.CASH_HANDOVER, Cap.DELIVERY_BOARD}),
     Role.CASHIER: frozenset({Cap.CATALOGS_VIEW, Cap.SALES_VIEW, Cap.PAYMENTS_VIEW, Cap.PAYMENTS_EDIT,
-                             Cap.FISCAL_VIEW, Cap.FISCAL_OPERATE}),
-    Role.COURIER: frozenset(),
+                             Cap.FISCAL_VIEW, Cap.FISCAL_OPERATE, Cap.CASH_HANDOVER}),
+    Role.COURIER: frozenset({Cap.DELIVERY_COURIER, Cap.API}),
     Role.LOGISTICIAN: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.SALES_VIEW,
-                                 Cap.DELIVERY_VIEW, Cap.DELIVERY_PLAN, Cap.DELIVERY_OVERLOAD}),
+                                 Cap.DELIVERY_VIEW, Cap.DELIVERY_PLAN, Cap.DELIVERY_OVERLOAD, Cap.DELIVERY_BOARD}),
     Role.SALES_DIRECTOR: frozenset({Cap.CATALOGS_VIEW, Cap.STOCK_VIEW, Cap.REPORTS_STOCK, Cap.API, *_SALES_READ,
                                     Cap.SALES_EDIT, Cap.SALES_AGREEMENTS, Cap.SALES_APPROVE, Cap.SALES_SHIP,
                                     Cap.SALES_OVERRIDE_PAYMENT, Cap.SALES_BEYOND_ORDER, Cap.SALES_OVERRIDE_CREDIT,
-                                    Cap.DELIVERY_VIEW}),
+                                    Cap.DELIVERY_VIEW, Cap.DELIVERY_BOARD}),
 }
 
 

@@ -79,6 +79,9 @@ class Vehicle(Catalog):
                                 verbose_name=_("carrier"), help_text=_("Empty: our own vehicle."))
     default_courier = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                                         related_name="+", verbose_name=_("default courier"))
+    # Goods refused at the door or not delivered ride back in the vehicle: stock on this warehouse until unloaded.
+    warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("vehicle's stock"), editable=False)
 
     class Meta:
         ordering = ["name"]
@@ -171,6 +174,8 @@ class TripStop(models.Model):
     # For the courier's workplace: the idempotency key of the confirmation and what it registered.
     confirmation_key = models.CharField(max_length=64, null=True, blank=True, unique=True)
     result = models.JSONField(default=dict, blank=True)
+    confirmed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                     related_name="+", verbose_name=_("confirmed by"))
 
     class Meta:
         ordering = ["trip", "sequence", "id"]

@@ -325,7 +325,22 @@ def on_payment_registered(payment: Any, user: Any = None) -> list[FiscalReceipt]
 
 
 def on_shipment_posted(shipment: Any, user: Any = None) -> list[FiscalReceipt]:
-    """The handover receipt of a shipment whose orders were prepaid on a receipt, or of a private person."""
+    """The handover receipt of a shipment whose orders were prepaid on a receipt, or of a private person.
+
+    A shipment to a delivery address is handed over at the door, not when it leaves the warehouse: its receipt is
+    made when the courier confirms the delivery (`hand_over`), together with the money taken there."""
+    collector = _COLLECTING.get()
+    if collector is not None:
+        collector.parts.append(_shipment_part(shipment))
+        return []
+    if shipment.delivery_address_id:
+        return []
+    return hand_over(shipment, user=user)
+
+
+def hand_over(shipment: Any, *, user: Any = None) -> list[FiscalReceipt]:
+    """The goods of a posted shipment reach the client now (a courier at the door): inside `one_receipt` they join
+    the settlement's one receipt; alone, the handover receipt is made when one is needed."""
     collector = _COLLECTING.get()
     if collector is not None:
         collector.parts.append(_shipment_part(shipment))

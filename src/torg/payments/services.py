@@ -352,3 +352,14 @@ def refund(refund_doc: Refund, *, user: Any = None, idempotency_key: str | None 
 def payments_of_order(order_id: int) -> Decimal:
     value = PaymentAllocation.objects.filter(order_id=order_id, document__posted=True).aggregate(s=Sum("amount"))
     return round_money(value["s"] or 0)
+
+
+def courier_cash_desk(user: Any, organization_id: int) -> CashDesk:
+    """The operational cash desk a person (a courier) holds for an organization: the cash taken at the door goes
+    there and stays until it is handed over to the company's cash desk. Made on first need."""
+    desk = CashDesk.objects.filter(holder=user, organization_id=organization_id).order_by("pk").first()
+    if desk is None:
+        name = user.get_full_name() or user.get_username()
+        desk = CashDesk.objects.create(holder=user, organization_id=organization_id,
+                                       name=_("Courier's cash: %(name)s") % {"name": name})
+    return desk

@@ -632,6 +632,48 @@ class AdvanceOffsetLine(DocumentLine):
         verbose_name = _("advance offset line")
 
 
+class PrepaymentRelease(Document):
+    """Money paid on an order beyond what it now owes, made the client's advance again (возврат предоплаты в аванс):
+    goods refused at the door after a full prepayment, order lines cancelled after they were paid. The advance can
+    then be refunded or offset against the client's next shipment."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+",
+                                     verbose_name=_("organization"))
+    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+", verbose_name=_("client"))
+    amount = MoneyField(_("amount"))
+    registers = (ClientAdvances, ClientSettlements)
+    posting_related = ("organization",)
+
+    class Meta(Document.Meta):
+        verbose_name = _("prepayment released to advance")
+        verbose_name_plural = _("prepayments released to advance")
+
+    def movements(self) -> Iterable[Movement]:
+        total = ZERO
+        for line in self.lines.all():  # type: ignore[attr-defined]
+            total += line.amount
+            yield ClientSettlements.expense(self.date, line_no=line.line_no, organization=self.organization_id,
+                                            partner=self.partner_id, order=line.order_id, shipment=None,
+                                            paid=line.amount)
+        if total:
+            yield ClientAdvances.receipt(self.date, organization=self.organization_id, partner=self.partner_id,
+                                         amount=total)
+
+    def after_movements_written(self, changed: dict[Register, set[str]], previous_date: Any) -> None:
+        from torg.sales.states import refresh_order_states
+
+        refresh_order_states(settlement_orders(changed))
+
+
+class PrepaymentReleaseLine(DocumentLine):
+    document = models.ForeignKey(PrepaymentRelease, on_delete=models.CASCADE, related_name="lines")
+    order = models.ForeignKey(SalesOrder, on_delete=models.PROTECT, related_name="+", verbose_name=_("order"))
+    amount = MoneyField(_("amount"))
+
+    class Meta(DocumentLine.Meta):
+        verbose_name = _("released prepayment line")
+
+
 def settlement_orders(changed: dict[Register, set[str]]) -> list[int]:
     """The orders whose settlement keys a posting changed (key: organization|partner|order|shipment)."""
     result = set()

@@ -52,6 +52,8 @@ from torg.sales.models import (
     OrderStatus,
     PaymentSchedule,
     PaymentScheduleStage,
+    PrepaymentRelease,
+    PrepaymentReleaseLine,
     Quote,
     QuoteLine,
     SalesOrder,
@@ -1088,9 +1090,12 @@ def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: An
     shipment.amount = sum((_with_vat(ln, shipment.prices_include_vat) for ln in lines), ZERO)
     shipment.vat_amount = sum((ln.vat_amount for ln in lines), ZERO)
     with _explain_backlog_shortage(shipment, lines), service_transaction(own_savepoint=True):
-        was_posted = bool(shipment.pk) and Shipment.objects.filter(pk=shipment.pk, posted=True).exists()
+        before = (Shipment.objects.filter(pk=shipment.pk, posted=True).values_list("amount", flat=True).first()
+                  if shipment.pk else None)
+        was_posted = before is not None
         save_document(shipment, lines, user=user, expected_version=expected_version, post=post)
-        if post or was_posted:
+        if (post or was_posted) and (not was_posted or shipment.amount > before):
+            # A posted shipment made smaller (goods refused at the door) only lowers the debt: no credit check.
             _check_credit(shipment, user)
             offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)
         if post and not was_posted:
@@ -1158,6 +1163,24 @@ def offset_advances(organization_id: int, partner_id: int, *, user: Any = None,
         offset.date = date
     save_document(offset, lines, user=user, post=True)
     return offset
+
+
+def release_prepayment(order: SalesOrder, *, user: Any = None) -> PrepaymentRelease | None:
+    """What is paid on an order beyond what it owes now (its amount after cancelled lines, or what shipped once
+    closed) becomes the client's advance again: one posted `PrepaymentRelease`. None when nothing is overpaid."""
+    current = SalesOrder.objects.get(pk=order.pk)
+    row = ClientSettlementsTotal.objects.filter(order_id=order.pk, shipment_id__isnull=True).aggregate(
+        s=Sum("shipped"), p=Sum("paid"))
+    shipped, paid = round_money(row["s"] or 0), round_money(row["p"] or 0)
+    owed = shipped if current.status == OrderStatus.CLOSED else max(current.amount, shipped)
+    excess = paid - owed
+    if excess <= 0:
+        return None
+    release = PrepaymentRelease(organization_id=current.organization_id, partner_id=current.partner_id,
+                               amount=excess)
+    with service_transaction():
+        save_document(release, [PrepaymentReleaseLine(order_id=current.pk, amount=excess)], user=user, post=True)
+    return release
 
 
 # ============================================================ goods issue

@@ -1,0 +1,654 @@
+"""The courier at the door: what to hand over, what is owed now, and the confirmation that records it all.
+
+`confirm_stop` is the one transaction of a delivered stop: the shipments are finalized with the quantities the
+client accepted (refused goods ride back in the vehicle's stock), refused order lines are cancelled and the
+prepayment they leave over becomes an advance (kept, or given back), the money taken is registered per
+organization and allocated to the stop's orders first (an overpayment stays as an advance, or is given back as
+change), settlements move, and one receipt per organization is queued for the office register. Every money rule
+is the order-to-cash and fiscal services'; this module only decides what to ask them.
+
+A retry of the same confirmation (the phone lost its connection) and a second phone confirming the same stop both
+get the stored result: nothing is registered twice.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+
+from torg.catalogs.models import BankAccount, Organization, Warehouse
+from torg.core.documents import service_transaction
+from torg.core.errors import CoreError, ErrorCode
+from torg.core.money import round_money
+from torg.delivery.errors import DeliveryError
+from torg.delivery.models import DeliveryTrip, StopStatus, TripStatus, TripStop, Vehicle
+from torg.fiscal import services as fiscal
+from torg.fiscal.models import FiscalReceipt
+from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
+from torg.payments.services import advance_held, courier_cash_desk, register_payment
+from torg.payments.services import refund as register_refund
+from torg.sales import services as sales
+from torg.sales.models import (
+    ClientSettlementsTotal,
+    OrderPaymentStage,
+    SalesOrder,
+    Shipment,
+    ShipmentLine,
+    StageKind,
+)
+from torg.stock.models import StockTotal, Transfer, TransferLine
+from torg.stock.services import save_stock_document
+
+ZERO = Decimal(0)
+Key = tuple[int | None, int | None]  # a settlement object: (order, None) or (None, shipment without an order)
+
+
+def _fmt(value: Decimal) -> str:
+    return number_format(value, 2, use_l10n=True, force_grouping=True)
+
+
+def _plain(value: Decimal) -> str:
+    return format(value.normalize(), "f") if value else "0"
+
+
+# ================================================================== what the courier sees
+def courier_trips(user: Any, day: dt.date | None = None) -> QuerySet[DeliveryTrip]:
+    """The courier's own trips to work on: loading or on route (any day), and those of the day that are done."""
+    day = day or timezone.localdate()
+    return (DeliveryTrip.objects.filter(courier=user, deletion_mark=False)
+            .filter(Q(status__in=[TripStatus.LOADING, TripStatus.ON_ROUTE]) | Q(trip_date=day))
+            .exclude(status=TripStatus.FORMING).select_related("vehicle").order_by("trip_date", "pk"))
+
+
+def trip_for_courier(user: Any, trip_id: int) -> DeliveryTrip:
+    """The courier's own trip, else `DeliveryTrip.DoesNotExist` (another courier's trip is not found, not
+    forbidden: its existence is none of their business)."""
+    return DeliveryTrip.objects.select_related("vehicle").get(pk=trip_id, courier=user, deletion_mark=False)
+
+
+def stop_for_courier(user: Any, stop_id: int) -> TripStop:
+    return TripStop.objects.select_related("trip", "partner", "delivery_address").get(
+        pk=stop_id, trip__courier=user, trip__deletion_mark=False)
+
+
+@dataclass(frozen=True)
+class HandoverLine:
+    """A line of a shipment at the stop: what the courier hands over."""
+
+    shipment_id: int
+    shipment: str
+    organization_id: int
+    line_no: int
+    order_id: int | None
+    item_id: int
+    name: str
+    unit: str
+    quantity: Decimal
+    price: Decimal  # per unit, with VAT
+    amount: Decimal  # with VAT
+
+
+def _shipments(stop: TripStop) -> list[Shipment]:
+    ids = list(stop.documents.values_list("shipment_id", flat=True))
+    return list(Shipment.objects.filter(pk__in=ids).select_related("partner", "organization")
+                .prefetch_related("lines__item__unit").order_by("organization_id", "pk"))
+
+
+def _gross(line: ShipmentLine, prices_include_vat: bool) -> Decimal:
+    return line.amount if prices_include_vat else line.amount + line.vat_amount
+
+
+def handover_lines(stop: TripStop, shipments: list[Shipment] | None = None) -> list[HandoverLine]:
+    """The goods of the stop's posted shipments, by organization and shipment."""
+    out = []
+    for shipment in shipments if shipments is not None else _shipments(stop):
+        if not shipment.posted:
+            continue
+        for ln in sorted(shipment.lines.all(), key=lambda x: x.line_no):
+            gross = _gross(ln, shipment.prices_include_vat)
+            out.append(HandoverLine(shipment.pk, str(shipment), shipment.organization_id, ln.line_no, ln.order_id,
+                                    ln.item_id, ln.item.name, ln.item.unit.name if ln.item.unit_id else "",
+                                    ln.quantity, round_money(gross / ln.quantity) if ln.quantity else ZERO, gross))
+    return out
+
+
+@dataclass
+class OrgDue:
+    """One organization's part of a stop after the client's answer."""
+
+    organization_id: int
+    name: str
+    goods: Decimal = ZERO  # goods handed over here, with VAT
+    refused: Decimal = ZERO  # goods refused here
+    debt: Decimal = ZERO  # what the stop's orders and shipments owe after the handover (prepayments deducted)
+    advance: Decimal = ZERO  # an advance the client holds with the organization, not yet offset
+    release: Decimal = ZERO  # prepayment left over by refused goods: back to the advance (or to the client)
+    credit_allowed: bool = False  # every object that owes allows paying later (a credit stage / a due date)
+    keys: dict[Key, Decimal] = field(default_factory=dict)  # object → its debt after the handover
+
+    @property
+    def due(self) -> Decimal:
+        return max(self.debt - self.advance, ZERO)
+
+
+@dataclass
+class StopDue:
+    organizations: list[OrgDue]
+
+    @property
+    def due(self) -> Decimal:
+        return sum((o.due for o in self.organizations), ZERO)
+
+    @property
+    def goods(self) -> Decimal:
+        return sum((o.goods for o in self.organizations), ZERO)
+
+    @property
+    def prepaid(self) -> Decimal:
+        """What prepayments and advances already cover of the goods handed over."""
+        return max(self.goods - self.due, ZERO)
+
+    @property
+    def release(self) -> Decimal:
+        return sum((o.release for o in self.organizations), ZERO)
+
+    @property
+    def credit_allowed(self) -> bool:
+        return all(o.credit_allowed for o in self.organizations if o.due > 0)
+
+
+def _accepted_lines(shipments: list[Shipment], accepted: Mapping[tuple[int, int], Decimal] | None
+                    ) -> dict[int, list[tuple[ShipmentLine, ShipmentLine]]]:
+    """shipment → [(line as shipped, line as accepted)]; refuses quantities that are negative or above shipped."""
+    errors: dict[str, list[str]] = {}
+    out: dict[int, list[tuple[ShipmentLine, ShipmentLine]]] = {}
+    known = set()
+    for shipment in shipments:
+        pairs = []
+        for ln in sorted(shipment.lines.all(), key=lambda x: x.line_no):
+            known.add((shipment.pk, ln.line_no))
+            quantity = ln.quantity if accepted is None else accepted.get((shipment.pk, ln.line_no), ln.quantity)
+            name = f"lines.{shipment.pk}.{ln.line_no}"
+            if quantity is None or quantity < 0:
+                errors.setdefault(name, []).append(_("The quantity cannot be negative."))
+                continue
+            if quantity > ln.quantity:
+                errors.setdefault(name, []).append(
+                    _("%(item)s: %(shipped)s shipped, the client cannot accept %(asked)s.")
+                    % {"item": ln.item.name, "shipped": _plain(ln.quantity), "asked": _plain(quantity)})
+                continue
+            new = ShipmentLine(document=shipment, line_no=ln.line_no, order_id=ln.order_id,
+                               order_line_code=ln.order_line_code, item_id=ln.item_id, warehouse_id=ln.warehouse_id,
+                               quantity=quantity, price=ln.price, discount_percent=ln.discount_percent,
+                               vat_rate=ln.vat_rate)
+            new.compute()
+            pairs.append((ln, new))
+        out[shipment.pk] = pairs
+    for key in accepted or {}:
+        if key not in known:
+            errors.setdefault(f"lines.{key[0]}.{key[1]}", []).append(_("This line is not delivered at this stop."))
+    if errors:
+        raise CoreError(DeliveryError.ABOVE_SHIPPED, _("Check the quantities: %(list)s")
+                        % {"list": " ".join(m for msgs in errors.values() for m in msgs)}, fields=errors)
+    return out
+
+
+def _credit_allowed(keys: Iterable[Key], shipments: list[Shipment]) -> dict[Key, bool]:
+    order_ids = [o for o, _s in keys if o]
+    with_credit = set(OrderPaymentStage.objects.filter(order_id__in=order_ids, kind=StageKind.CREDIT)
+                      .values_list("order_id", flat=True))
+    dated = {s.pk for s in shipments if s.due_date}
+    return {k: (k[0] in with_credit) if k[0] else (k[1] in dated) for k in keys}
+
+
+def stop_due(stop: TripStop, accepted: Mapping[tuple[int, int], Decimal] | None = None,
+             shipments: list[Shipment] | None = None) -> StopDue:
+    """What the client owes now at the stop, per organization, if it accepts these quantities ((shipment, line No.)
+    → quantity; missing lines: all of it): the debt of the stop's orders and shipments after the handover, less
+    the prepayments and advances that already cover it. A handful of queries, whatever the number of lines."""
+    shipments = [s for s in (shipments if shipments is not None else _shipments(stop)) if s.posted]
+    pairs = _accepted_lines(shipments, accepted)
+    orgs: dict[int, OrgDue] = {}
+    delta: dict[tuple[int, Key], Decimal] = defaultdict(Decimal)
+    refused_on_order: dict[int, Decimal] = defaultdict(Decimal)
+    for shipment in shipments:
+        org = orgs.setdefault(shipment.organization_id, OrgDue(shipment.organization_id,
+                                                               shipment.organization.short_name
+                                                               if hasattr(shipment.organization, "short_name")
+                                                               else str(shipment.organization)))
+        for old, new in pairs[shipment.pk]:
+            before = _gross(old, shipment.prices_include_vat)
+            after = _gross(new, shipment.prices_include_vat)
+            key: Key = (old.order_id, None) if old.order_id else (None, shipment.pk)
+            delta[(shipment.organization_id, key)] += after - before
+            org.goods += after
+            org.refused += before - after
+            if old.order_id:
+                refused_on_order[old.order_id] += before - after
+    partner_id = stop.partner_id
+    keys_by_org: dict[int, set[Key]] = defaultdict(set)
+    for org_id, key in delta:
+        keys_by_org[org_id].add(key)
+    order_ids = sorted({k[0] for keys in keys_by_org.values() for k in keys if k[0]})
+    shipment_ids = sorted({k[1] for keys in keys_by_org.values() for k in keys if k[1]})
+    totals = {(r["organization_id"], r["order_id"], r["shipment_id"]): (r["shipped"], r["paid"])
+              for r in ClientSettlementsTotal.objects.filter(
+                  Q(order_id__in=order_ids) | Q(shipment_id__in=shipment_ids), partner_id=partner_id)
+              .values("organization_id", "order_id", "shipment_id", "shipped", "paid")}
+    orders = {o["pk"]: o for o in SalesOrder.objects.filter(pk__in=order_ids).values("pk", "amount", "status")}
+    credit = _credit_allowed({k for keys in keys_by_org.values() for k in keys}, shipments)
+    for org_id, org in orgs.items():
+        allowed = True
+        for key in sorted(keys_by_org[org_id], key=lambda k: (k[0] or 0, k[1] or 0)):
+            shipped, paid = totals.get((org_id, key[0], key[1]), (ZERO, ZERO))
+            shipped_after = round_money(shipped + delta[(org_id, key)])
+            paid = round_money(paid)
+            debt = max(shipped_after - paid, ZERO)
+            if key[0] and refused_on_order[key[0]] > 0:
+                left_to_ship = max(orders[key[0]]["amount"] - refused_on_order[key[0]], shipped_after)
+                org.release += max(paid - left_to_ship, ZERO)
+            org.keys[key] = debt
+            org.debt += debt
+            if debt > 0 and not credit[key]:
+                allowed = False
+        org.credit_allowed = allowed
+        org.advance = advance_held(org_id, partner_id)
+    return StopDue(sorted(orgs.values(), key=lambda o: o.organization_id))
+
+
+# ================================================================== the confirmation
+@dataclass(frozen=True)
+class DoorPayment:
+    """How the client pays at the door."""
+
+    cash: Decimal = ZERO  # cash the client hands over
+    card: Decimal = ZERO  # charged on the courier's card terminal
+    card_approval: str = ""  # the terminal's approval code: a card amount without it is not registered
+    keep_overpayment: bool = False  # what exceeds the debt: kept as the client's advance (else change is given)
+    on_credit: bool = False  # the client pays less than owed: the rest later (only where its terms allow credit)
+    refund_method: str = ""  # prepayment left over by refused goods: "" keep as advance, "cash" or "card" give back
+    buyer_contact: str = ""  # phone or e-mail for the electronic receipt
+
+
+@dataclass
+class Confirmation:
+    stop: TripStop
+    result: dict[str, Any]
+    replay: bool = False  # the stop was confirmed before: this is the stored result, nothing was registered now
+    same_request: bool = False  # the replay is a retry of the same confirmation (same key)
+
+
+@dataclass
+class _Share:
+    """One organization's money at the stop."""
+
+    org: OrgDue
+    card: Decimal = ZERO
+    cash: Decimal = ZERO
+    extra_card: Decimal = ZERO  # overpayment kept as an advance
+    extra_cash: Decimal = ZERO
+
+
+def _plan(due: StopDue, pay: DoorPayment) -> tuple[list[_Share], Decimal, Decimal]:
+    """Split the money over the organizations: the card first, then cash, each up to what the organization is
+    owed; returns the shares, the change to give and what stays on credit. Refuses what cannot be."""
+    if pay.cash < 0 or pay.card < 0:
+        raise CoreError(ErrorCode.INVALID, _("Amounts cannot be negative."),
+                        fields={"cash" if pay.cash < 0 else "card": [_("Enter zero or more.")]})
+    if pay.card > 0 and not pay.card_approval.strip():
+        raise CoreError(DeliveryError.CARD_NOT_CONFIRMED,
+                        _("The card payment is not confirmed by the terminal: nothing was registered. Take the "
+                          "payment on the terminal again, or take cash."),
+                        fields={"card_approval": [_("Enter the approval code the terminal printed.")]})
+    shares = [_Share(o) for o in due.organizations]
+    card, cash = pay.card, pay.cash
+    credit = ZERO
+    for share in shares:
+        share.card = min(card, share.org.due)
+        card -= share.card
+        share.cash = min(cash, share.org.due - share.card)
+        cash -= share.cash
+        short = share.org.due - share.card - share.cash
+        if short > 0:
+            if not share.org.credit_allowed:
+                raise CoreError(DeliveryError.PAYMENT_SHORT, _(
+                    "%(left)s remains to be paid to %(org)s, and its terms do not allow paying later: take the "
+                    "rest now.") % {"left": _fmt(short), "org": share.org.name},
+                    fields={"cash": [_("%(left)s remains.") % {"left": _fmt(short)}]}, remains=str(short))
+            credit += short
+    if credit > 0 and not pay.on_credit:
+        raise CoreError(DeliveryError.PAYMENT_SHORT, _(
+            "%(left)s remains to be paid. Take the rest, or record it on credit (the client's terms allow it).")
+            % {"left": _fmt(credit)}, fields={"cash": [_("%(left)s remains.") % {"left": _fmt(credit)}]},
+            remains=str(credit), credit_allowed=True)
+    change = ZERO
+    if card > 0 or cash > 0:
+        if pay.keep_overpayment and shares:
+            shares[0].extra_card, shares[0].extra_cash = card, cash
+        elif card > 0:
+            raise CoreError(DeliveryError.CARD_ABOVE_DUE, _(
+                "The card is charged %(extra)s more than is owed. Keep it as the client's advance, or charge "
+                "%(due)s.") % {"extra": _fmt(card), "due": _fmt(pay.card - card)},
+                fields={"card": [_("At most %(due)s.") % {"due": _fmt(pay.card - card)}]})
+        else:
+            change = cash
+    return shares, change, credit
+
+
+def _bank_account(organization_id: int) -> BankAccount:
+    account = BankAccount.objects.filter(organization_id=organization_id, deletion_mark=False).order_by("pk").first()
+    if account is None:
+        raise CoreError(DeliveryError.NO_BANK_ACCOUNT, _(
+            "%(org)s has no bank account for card payments: add one (Company → Bank accounts).")
+            % {"org": Organization.objects.get(pk=organization_id)})
+    return account
+
+
+def _allocate(keys: dict[Key, Decimal], amount: Decimal) -> list[PaymentAllocation]:
+    """Up to `amount` over the objects' debts, orders first (oldest), then shipments; `keys` is lowered."""
+    lines = []
+    for key in sorted(keys, key=lambda k: (k[0] is None, k[0] or 0, k[1] or 0)):
+        if amount <= 0:
+            break
+        take = min(keys[key], amount)
+        if take <= 0:
+            continue
+        lines.append(PaymentAllocation(order_id=key[0], shipment_id=key[1], amount=take))
+        keys[key] -= take
+        amount -= take
+    return lines
+
+
+def vehicle_stock(vehicle: Vehicle) -> Warehouse:
+    """The warehouse that holds what rides back in the vehicle (refused or undelivered goods); made on first need."""
+    if vehicle.warehouse_id:
+        return vehicle.warehouse  # type: ignore[return-value]
+    name = _("Vehicle %(vehicle)s") % {"vehicle": vehicle}
+    if Warehouse.objects.filter(name=name).exists():
+        name = f"{name} #{vehicle.pk}"
+    warehouse = Warehouse.objects.create(name=name)
+    Vehicle.objects.filter(pk=vehicle.pk).update(warehouse=warehouse)
+    vehicle.warehouse = warehouse
+    return warehouse
+
+
+def _into_vehicle(trip: DeliveryTrip, goods: Mapping[tuple[int, int, int], Decimal], user: Any
+                  ) -> list[dict[str, Any]]:
+    """Move goods ((organization, warehouse, item) → quantity) from their warehouses into the vehicle's stock,
+    one transfer per organization and warehouse; returns what moved, for unloading later."""
+    vehicle = vehicle_stock(trip.vehicle)
+    by_doc: dict[tuple[int, int], list[tuple[int, Decimal]]] = defaultdict(list)
+    for (org, warehouse, item), quantity in sorted(goods.items()):
+        if quantity > 0:
+            by_doc[(org, warehouse)].append((item, quantity))
+    moved = []
+    for (org, warehouse), items in sorted(by_doc.items()):
+        transfer = Transfer(organization_id=org, warehouse_from_id=warehouse, warehouse_to=vehicle,
+                            comment=_("Back in the vehicle: trip %(trip)s") % {"trip": trip.number})
+        save_stock_document(transfer, [TransferLine(item_id=i, quantity=q) for i, q in items], user=user, post=True)
+        moved += [{"organization": org, "warehouse": warehouse, "item": i, "quantity": str(q)} for i, q in items]
+    return moved
+
+
+def _replay(stop: TripStop, key: str) -> Confirmation:
+    return Confirmation(stop, stop.result, replay=True, same_request=bool(key) and stop.confirmation_key == key)
+
+
+def _lock_pending(stop: TripStop, key: str) -> TripStop | Confirmation:
+    current = TripStop.objects.select_for_update().select_related("trip__vehicle", "partner").get(pk=stop.pk)
+    if current.status != StopStatus.PENDING:
+        return _replay(current, key)
+    if current.trip.status != TripStatus.ON_ROUTE:
+        raise CoreError(DeliveryError.NOT_ON_ROUTE, _(
+            "Trip %(trip)s is not on route (%(status)s): stops are confirmed once the vehicle has left.")
+            % {"trip": current.trip.number, "status": current.trip.get_status_display()})
+    return current
+
+
+def _who(user: Any) -> str:
+    return (user.get_full_name() or user.get_username()) if user is not None else ""
+
+
+def confirm_stop(stop: TripStop, *, accepted: Mapping[tuple[int, int], Decimal] | None = None,
+                 payment: DoorPayment = DoorPayment(), user: Any = None, key: str) -> Confirmation:
+    """The client took the goods (all, or the accepted quantities) and paid as `payment` says: record it all in one
+    transaction. `key` identifies this confirmation: a retry with it, or another phone confirming the stop, gets
+    the stored result and registers nothing."""
+    if not key:
+        raise CoreError(ErrorCode.INVALID, _("A confirmation needs its idempotency key."),
+                        fields={"key": [_("Required.")]})
+    with service_transaction():
+        locked = _lock_pending(stop, key)
+        if isinstance(locked, Confirmation):
+            return locked
+        stop = locked
+        trip = stop.trip
+        shipments = [s for s in _shipments(stop) if s.posted]
+        due = stop_due(stop, accepted, shipments)
+        shares, change, credit = _plan(due, payment)
+        pairs = _accepted_lines(shipments, accepted)
+        with fiscal.one_receipt(buyer_contact=payment.buyer_contact, user=user) as collected:
+            refused = _finalize_shipments(shipments, pairs, user)
+            released = _release_refused(shipments, pairs, user)
+            refunds = _refund(released, stop.partner_id, payment, key, user) if payment.refund_method else []
+            for shipment in shipments:
+                if Shipment.objects.filter(pk=shipment.pk, posted=True).exists():
+                    fiscal.hand_over(Shipment.objects.get(pk=shipment.pk), user=user)
+            payments = _register(shares, stop, payment, key, user)
+        returned = _into_vehicle(trip, refused, user)
+        result = {
+            "status": StopStatus.DONE, "key": key, "confirmed_at": timezone.now().isoformat(),
+            "confirmed_by": _who(user), "goods": str(due.goods), "due": str(due.due), "prepaid": str(due.prepaid),
+            "cash": str(payment.cash), "card": str(payment.card), "change": str(change), "credit": str(credit),
+            "advance_kept": str(sum((s.extra_cash + s.extra_card for s in shares), ZERO)),
+            "released": str(sum(released.values(), ZERO)), "buyer_contact": payment.buyer_contact,
+            "lines": [{"shipment": old.document_id, "line_no": old.line_no, "item": old.item.name,
+                       "shipped": str(old.quantity), "accepted": str(new.quantity)}
+                      for s in shipments for old, new in pairs[s.pk]],
+            "payments": payments, "refunds": refunds, "returned": returned,
+            "receipts": [r.pk for r in collected.receipts]
+            + list(FiscalReceipt.objects.filter(refund_id__in=[r["id"] for r in refunds]).values_list("pk", flat=True)),
+        }
+        TripStop.objects.filter(pk=stop.pk).update(status=StopStatus.DONE, done_at=timezone.now(),
+                                                   confirmation_key=key, confirmed_by=user, result=result)
+        stop.refresh_from_db()
+    return Confirmation(stop, stop.result)
+
+
+def _finalize_shipments(shipments: list[Shipment], pairs: dict[int, list[tuple[ShipmentLine, ShipmentLine]]],
+                        user: Any) -> dict[tuple[int, int, int], Decimal]:
+    """Shipments made as accepted: a changed one is re-posted with the accepted lines (a wholly refused one is
+    unposted); refused order lines are cancelled. Returns the refused goods by (organization, warehouse, item)."""
+    refused: dict[tuple[int, int, int], Decimal] = defaultdict(Decimal)
+    cancel: dict[int, set[int]] = defaultdict(set)
+    for shipment in shipments:
+        changed = [(old, new) for old, new in pairs[shipment.pk] if new.quantity != old.quantity]
+        if not changed:
+            continue
+        for old, new in changed:
+            refused[(shipment.organization_id, old.warehouse_id or shipment.warehouse_id, old.item_id)] += (
+                old.quantity - new.quantity)
+            if old.order_id and old.order_line_code:
+                cancel[old.order_id].add(old.order_line_code)
+        kept = [new for _old, new in pairs[shipment.pk] if new.quantity > 0]
+        if kept:
+            for n, line in enumerate(kept, start=1):
+                line.line_no = n
+            sales.save_shipment(shipment, kept, user=user)
+        else:
+            sales.unpost_shipment(shipment, user=user)
+    reason = _("refused at delivery")
+    for order in SalesOrder.objects.filter(pk__in=sorted(cancel)).order_by("pk"):
+        sales.cancel_order_lines(order, cancel[order.pk], reason, user=user)
+    return refused
+
+
+def _release_refused(shipments: list[Shipment], pairs: dict[int, list[tuple[ShipmentLine, ShipmentLine]]],
+                     user: Any) -> dict[int, Decimal]:
+    """Prepayment of the orders whose goods were refused, beyond what they owe now, back to the advance:
+    organization → amount released."""
+    order_ids = sorted({old.order_id for s in shipments for old, new in pairs[s.pk]
+                        if old.order_id and new.quantity != old.quantity})
+    released: dict[int, Decimal] = defaultdict(Decimal)
+    for order in SalesOrder.objects.filter(pk__in=order_ids).order_by("pk"):
+        release = sales.release_prepayment(order, user=user)
+        if release is not None:
+            released[order.organization_id] += release.amount
+    return released
+
+
+def _refund(released: Mapping[int, Decimal], partner_id: int, pay: DoorPayment, key: str, user: Any
+            ) -> list[dict[str, Any]]:
+    """Give back what was released, in cash from the courier's cash or to the card."""
+    if pay.refund_method not in (PaymentMethod.CASH, PaymentMethod.CARD):
+        raise CoreError(ErrorCode.INVALID, _("Give the prepayment back in cash or to the card, or keep it."),
+                        fields={"refund_method": [_("Choose cash or card.")]})
+    out = []
+    for org_id, amount in sorted(released.items()):
+        if amount <= 0:
+            continue
+        doc = Refund(organization_id=org_id, partner_id=partner_id, method=pay.refund_method, amount=amount)
+        if pay.refund_method == PaymentMethod.CASH:
+            doc.cash_desk = courier_cash_desk(user, org_id)
+        else:
+            doc.bank_account = _bank_account(org_id)
+        doc = register_refund(doc, user=user, idempotency_key=f"{key}:{org_id}:refund")
+        out.append({"id": doc.pk, "number": doc.number, "organization": org_id, "method": doc.method,
+                    "amount": str(doc.amount)})
+    return out
+
+
+def _register(shares: list[_Share], stop: TripStop, pay: DoorPayment, key: str, user: Any) -> list[dict[str, Any]]:
+    """The money taken: one payment per organization and method, allocated to the stop's objects first."""
+    out = []
+    for share in shares:
+        org_id = share.org.organization_id
+        keys = dict(share.org.keys)
+        for method, amount, extra in ((PaymentMethod.CARD, share.card, share.extra_card),
+                                      (PaymentMethod.CASH, share.cash, share.extra_cash)):
+            if amount + extra <= 0:
+                continue
+            purpose = _("Paid at delivery, trip %(trip)s") % {"trip": stop.trip.number}
+            doc = IncomingPayment(organization_id=org_id, partner_id=stop.partner_id, method=method,
+                                  amount=amount + extra)
+            if method == PaymentMethod.CASH:
+                doc.cash_desk = courier_cash_desk(user, org_id)
+            else:
+                doc.bank_account = _bank_account(org_id)
+                purpose += ", " + _("approval code %(code)s") % {"code": pay.card_approval.strip()}
+            doc.purpose = purpose
+            lines = _allocate(keys, amount)
+            doc = register_payment(doc, lines, user=user, idempotency_key=f"{key}:{org_id}:{method}",
+                                   auto_allocate=False)
+            out.append({"id": doc.pk, "number": doc.number, "organization": org_id, "method": method,
+                        "amount": str(doc.amount), "approval": pay.card_approval if method == PaymentMethod.CARD
+                        else ""})
+    return out
+
+
+# ================================================================== the stop not delivered, the trip's end
+def fail_stop(stop: TripStop, *, reason: str, user: Any = None, key: str) -> Confirmation:
+    """The stop could not be delivered: its shipments are unposted (their orders wait to ship again) and the goods
+    ride back in the vehicle's stock until unloaded."""
+    if not reason.strip():
+        raise CoreError(ErrorCode.INVALID, _("Say why the stop was not delivered."),
+                        fields={"reason": [_("Required.")]})
+    if not key:
+        raise CoreError(ErrorCode.INVALID, _("A confirmation needs its idempotency key."),
+                        fields={"key": [_("Required.")]})
+    with service_transaction():
+        locked = _lock_pending(stop, key)
+        if isinstance(locked, Confirmation):
+            return locked
+        stop = locked
+        goods: dict[tuple[int, int, int], Decimal] = defaultdict(Decimal)
+        for shipment in _shipments(stop):
+            if not shipment.posted:
+                continue
+            for ln in shipment.lines.all():
+                goods[(shipment.organization_id, ln.warehouse_id or shipment.warehouse_id, ln.item_id)] += ln.quantity
+            sales.unpost_shipment(shipment, user=user)
+        returned = _into_vehicle(stop.trip, goods, user)
+        result = {"status": StopStatus.FAILED, "key": key, "confirmed_at": timezone.now().isoformat(),
+                  "confirmed_by": _who(user), "reason": reason.strip(), "returned": returned,
+                  "payments": [], "refunds": [], "receipts": []}
+        TripStop.objects.filter(pk=stop.pk).update(status=StopStatus.FAILED, done_at=timezone.now(),
+                                                   failure_reason=reason.strip()[:300], confirmation_key=key,
+                                                   confirmed_by=user, result=result)
+        stop.refresh_from_db()
+    return Confirmation(stop, stop.result)
+
+
+@dataclass
+class TripEnd:
+    """What the courier brings back: cash per organization, goods in the vehicle."""
+
+    cash: dict[int, Decimal]
+    goods: list[dict[str, Any]]
+    pending: int
+
+
+def trip_end(trip: DeliveryTrip) -> TripEnd:
+    stops = list(TripStop.objects.filter(trip=trip).values("status", "result"))
+    cash: dict[int, Decimal] = defaultdict(Decimal)
+    goods: list[dict[str, Any]] = []
+    for stop in stops:
+        result = stop["result"] or {}
+        for p in result.get("payments", []):
+            if p["method"] == PaymentMethod.CASH:
+                cash[p["organization"]] += Decimal(p["amount"])
+        for r in result.get("refunds", []):
+            if r["method"] == PaymentMethod.CASH:
+                cash[r["organization"]] -= Decimal(r["amount"])
+        goods += result.get("returned", [])
+    return TripEnd(dict(cash), goods, sum(1 for s in stops if s["status"] == StopStatus.PENDING))
+
+
+def finish_trip(trip: DeliveryTrip, *, user: Any = None) -> DeliveryTrip:
+    """The courier ends the trip: refused while a stop is neither done nor failed."""
+    from torg.delivery.services import close_trip
+
+    pending = TripStop.objects.filter(trip=trip, status=StopStatus.PENDING).count()
+    if pending:
+        raise CoreError(DeliveryError.STOPS_PENDING, _(
+            "%(n)s stop(s) are still pending: confirm them or report them not delivered, then end the trip.")
+            % {"n": pending})
+    return close_trip(trip, user)
+
+
+def unload_trip(trip: DeliveryTrip, *, user: Any = None) -> list[Transfer]:
+    """The goods that rode back are back in their warehouses: transfers from the vehicle's stock, for what the
+    trip's stops brought back and the vehicle still holds."""
+    vehicle = trip.vehicle
+    if not vehicle.warehouse_id:
+        return []
+    wanted: dict[tuple[int, int, int], Decimal] = defaultdict(Decimal)
+    for result in TripStop.objects.filter(trip=trip).values_list("result", flat=True):
+        for g in (result or {}).get("returned", []):
+            wanted[(g["organization"], g["warehouse"], g["item"])] += Decimal(g["quantity"])
+    held = {r["item_id"]: r["quantity"] for r in StockTotal.objects.filter(
+        warehouse_id=vehicle.warehouse_id, item_id__in={k[2] for k in wanted}).values("item_id", "quantity")}
+    by_doc: dict[tuple[int, int], list[tuple[int, Decimal]]] = defaultdict(list)
+    for (org, warehouse, item), quantity in sorted(wanted.items()):
+        take = min(quantity, held.get(item, ZERO))
+        if take > 0:
+            held[item] -= take
+            by_doc[(org, warehouse)].append((item, take))
+    made = []
+    with service_transaction():
+        for (org, warehouse), items in sorted(by_doc.items()):
+            transfer = Transfer(organization_id=org, warehouse_from_id=vehicle.warehouse_id,
+                                warehouse_to_id=warehouse,
+                                comment=_("Unloaded: trip %(trip)s") % {"trip": trip.number})
+            save_stock_document(transfer, [TransferLine(item_id=i, quantity=q) for i, q in items], user=user,
+                                post=True)
+            made.append(transfer)
+    return made
