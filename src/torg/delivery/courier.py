@@ -384,6 +384,8 @@ def _into_vehicle(trip: DeliveryTrip, goods: Mapping[tuple[int, int, int], Decim
                   ) -> list[dict[str, Any]]:
     """Move goods ((organization, warehouse, item) → quantity) from their warehouses into the vehicle's stock,
     one transfer per organization and warehouse; returns what moved, for unloading later."""
+    if not any(q > 0 for q in goods.values()):
+        return []
     vehicle = vehicle_stock(trip.vehicle)
     by_doc: dict[tuple[int, int], list[tuple[int, Decimal]]] = defaultdict(list)
     for (org, warehouse, item), quantity in sorted(goods.items()):
@@ -440,8 +442,8 @@ def confirm_stop(stop: TripStop, *, accepted: Mapping[tuple[int, int], Decimal] 
             released = _release_refused(shipments, pairs, user)
             refunds = _refund(released, stop.partner_id, payment, key, user) if payment.refund_method else []
             for shipment in shipments:
-                if Shipment.objects.filter(pk=shipment.pk, posted=True).exists():
-                    fiscal.hand_over(Shipment.objects.get(pk=shipment.pk), user=user)
+                if shipment.posted:  # (a wholly refused one was unposted)
+                    fiscal.hand_over(shipment, user=user)
             payments = _register(shares, stop, payment, key, user)
         returned = _into_vehicle(trip, refused, user)
         result = {
