@@ -1,5 +1,5 @@
-"""The bank-statement entries of the "Payments" menu section (the section itself is registered by sales).
-Registered by PaymentsConfig.ready()."""
+"""The bank-statement and couriers' cash entries of the "Payments" menu section (the section itself is registered
+by sales). Registered by PaymentsConfig.ready()."""
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
@@ -12,4 +12,6 @@ def register() -> None:
         Entry(_("Bank statements"), "payments:bank_statements", Cap.BANK_STATEMENTS),
         Entry(_("Bank lines to match"), "payments:bank_lines_to_match", Cap.BANK_STATEMENTS),
         Entry(_("Export payment orders"), "payments:bank_export", Cap.BANK_STATEMENTS),
+        Entry(_("Couriers' cash"), "payments:couriers_cash", Cap.CASH_HANDOVER),
+        Entry(_("Cash handovers"), "payments:cash_handover_list", Cap.CASH_HANDOVER),
     )))

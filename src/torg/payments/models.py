@@ -7,6 +7,7 @@ card payments, and imported bank statements.
     Refund          ──► Funds(−amount)  ClientAdvances(−amount)   (controlled: never above the advance held)
                         by card: AcquiringClearing(−amount) instead of Funds — the bank deducts it
     AcquiringCredit ──► Funds(+credited)  AcquiringClearing(−gross)  BankCharges(+commission)
+    CashHandover    ──► Funds(−amount at the courier's desk, +amount at the company's desk)
 """
 from __future__ import annotations
 
@@ -256,6 +257,48 @@ class AcquiringCredit(Document):
         if self.commission:
             yield BankCharges.record(self.date, organization=self.organization_id, bank_account=self.bank_account_id,
                                      kind=BankChargeKind.ACQUIRING_COMMISSION.value, amount=self.commission)
+
+
+class CashHandover(Document):
+    """A courier hands the cash taken at the door over to the company's cash desk (сдача выручки): the counted
+    amount leaves the courier's own cash desk and arrives in a company desk of the same organization. What the
+    courier's desk held and was not handed over (a shortage) stays on it, in sight, until it is handed over or
+    explained; more than it holds cannot be handed over (Funds is controlled)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+",
+                                     verbose_name=_("organization"))
+    courier = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("courier"))
+    from_cash_desk = models.ForeignKey(CashDesk, on_delete=models.PROTECT, related_name="+",
+                                       verbose_name=_("courier's cash desk"))
+    to_cash_desk = models.ForeignKey(CashDesk, on_delete=models.PROTECT, related_name="+",
+                                     verbose_name=_("to the cash desk"))
+    expected = MoneyField(_("held by the courier"), default=ZERO,
+                          help_text=_("What the courier's cash desk held when the handover was made."))
+    amount = MoneyField(_("counted"), help_text=_("The cash really handed over."))
+    idempotency_key = models.CharField(_("idempotency key"), max_length=100, null=True, blank=True, unique=True,
+                                       editable=False)
+    registers = (Funds,)
+    posting_related = ("organization",)
+
+    class Meta(Document.Meta):
+        verbose_name = _("cash handover")
+        verbose_name_plural = _("cash handovers")
+        indexes = [models.Index(fields=["courier", "date"])]
+
+    @property
+    def shortage(self) -> Decimal:
+        """What the courier held and did not hand over (stays on the courier's desk); zero when all was."""
+        return max(self.expected - self.amount, ZERO)
+
+    def validate_for_posting(self) -> None:
+        """No lines: the amount is in the header."""
+
+    def movements(self) -> Iterable[Movement]:
+        yield Funds.expense(self.date, organization=self.organization_id, cash_desk=self.from_cash_desk_id,
+                            bank_account=None, amount=self.amount)
+        yield Funds.receipt(self.date, organization=self.organization_id, cash_desk=self.to_cash_desk_id,
+                            bank_account=None, amount=self.amount)
 
 
 # ------------------------------------------------------------------ bank statements

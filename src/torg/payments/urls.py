@@ -1,7 +1,7 @@
-"""Payment pages at /payments/: incoming payments, their allocation, refunds, bank statements."""
+"""Payment pages at /payments/: incoming payments, their allocation, refunds, bank statements, couriers' cash."""
 from django.urls import path
 
-from torg.payments import views, views_bank
+from torg.payments import views, views_bank, views_cash
 
 app_name = "payments"
 
@@ -21,4 +21,9 @@ urlpatterns = [
     path("bank/lines/to-match/", views_bank.lines_to_match, name="bank_lines_to_match"),
     path("bank/lines/<int:pk>/", views_bank.line_detail, name="bank_line"),
     path("bank/export/", views_bank.export, name="bank_export"),
+    path("cash-handover/", views_cash.couriers_cash_list, name="couriers_cash"),
+    path("cash-handover/accept/<int:courier_id>/<int:organization_id>/", views_cash.cash_handover_new,
+         name="cash_handover_new"),
+    path("cash-handover/handovers/", views_cash.cash_handover_list, name="cash_handover_list"),
+    path("cash-handover/<int:pk>/", views_cash.cash_handover_detail, name="cash_handover_detail"),
 ]
