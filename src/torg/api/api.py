@@ -14,7 +14,7 @@ from django.utils import translation
 from ninja import NinjaAPI, Router
 from ninja.parser import Parser
 
-from torg.api import catalogs, fiscal, payments, sales, stock
+from torg.api import catalogs, delivery, fiscal, payments, sales, stock
 from torg.api.docs import LocalSwagger
 from torg.api.errors import MalformedBody, install_handlers
 
@@ -36,6 +36,7 @@ ROUTERS: list[tuple[str, Callable[[], Router]]] = [
     ("/", sales.build_router),
     ("/", payments.build_router),
     ("/", fiscal.build_router),
+    ("/", delivery.build_router),
 ]
 
 
