@@ -36,6 +36,11 @@ class SystemSettings(models.Model):
         _("close orders automatically"), default=True,
         help_text=_("A sales order that is fully shipped and paid closes itself."),
     )
+    receipts_at_delivery = models.BooleanField(
+        _("handover receipts at the door"), default=True,
+        help_text=_("A shipment to a delivery address gets its handover receipt when the courier confirms the "
+                    "delivery (with the money taken there), not when it is posted at the warehouse."),
+    )
     aging_buckets = models.CharField(
         _("aging buckets, days"), max_length=100, default="30,60,90",
         help_text=_("Upper bounds of the overdue-days columns of the receivables report, comma-separated."),

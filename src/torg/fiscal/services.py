@@ -31,6 +31,7 @@ from torg.catalogs.models import Counterparty, Item, ItemKind, LegalForm, Organi
 from torg.core.documents import service_transaction
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.jobs import job
+from torg.core.models import SystemSettings
 from torg.core.money import ZERO, round_money
 from torg.fiscal import builder
 from torg.fiscal.drivers import device_for
@@ -327,24 +328,36 @@ def on_payment_registered(payment: Any, user: Any = None) -> list[FiscalReceipt]
 def on_shipment_posted(shipment: Any, user: Any = None) -> list[FiscalReceipt]:
     """The handover receipt of a shipment whose orders were prepaid on a receipt, or of a private person.
 
-    A shipment to a delivery address is handed over at the door, not when it leaves the warehouse: its receipt is
-    made when the courier confirms the delivery (`hand_over`), together with the money taken there."""
+    A shipment to a delivery address is handed over at the door, not when it leaves the warehouse (unless the
+    company's settings say otherwise): its receipt is made when the courier confirms the delivery (`hand_over`),
+    together with the money taken there."""
     collector = _COLLECTING.get()
     if collector is not None:
         collector.parts.append(_shipment_part(shipment))
         return []
-    if shipment.delivery_address_id:
+    if _at_the_door(shipment):
         return []
-    return hand_over(shipment, user=user)
+    return _handover_receipts(shipment, user)
+
+
+def _at_the_door(shipment: Any) -> bool:
+    return bool(shipment.delivery_address_id) and SystemSettings.get().receipts_at_delivery
 
 
 def hand_over(shipment: Any, *, user: Any = None) -> list[FiscalReceipt]:
     """The goods of a posted shipment reach the client now (a courier at the door): inside `one_receipt` they join
-    the settlement's one receipt; alone, the handover receipt is made when one is needed."""
+    the settlement's one receipt; alone, the handover receipt is made when one is needed. Nothing when its receipt
+    was made at posting already (the company's settings)."""
+    if not _at_the_door(shipment):
+        return []
     collector = _COLLECTING.get()
     if collector is not None:
         collector.parts.append(_shipment_part(shipment))
         return []
+    return _handover_receipts(shipment, user)
+
+
+def _handover_receipts(shipment: Any, user: Any) -> list[FiscalReceipt]:
     lines = list(shipment.lines.all())
     order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
     if not _shipment_needs_receipt(shipment, order_ids):

@@ -75,7 +75,7 @@ class UserForm(BootstrapMixin, forms.ModelForm):
 class SettingsForm(BootstrapMixin, forms.ModelForm):
     class Meta:
         model = SystemSettings
-        fields = ["company_name", "period_lock_date"]
+        fields = ["company_name", "period_lock_date", "receipts_at_delivery"]
         widgets = {"period_lock_date": forms.DateInput()}
 
 

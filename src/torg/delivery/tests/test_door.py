@@ -454,3 +454,22 @@ def test_the_trip_ends_only_when_every_stop_is_done_or_failed(order: Any, on_rou
     confirm(stop, courier, cash="2000.00")
     assert door.trip_end(stop.trip).cash == {stop.documents.get().organization_id: D("2000.00")}
     assert door.finish_trip(stop.trip, user=courier).status == "done"
+
+
+def test_a_company_that_prints_handover_receipts_at_the_warehouse_gets_none_at_the_door(
+        order: Any, on_route: Any, pay_office: Any, courier: Any) -> None:
+    from torg.core.models import SystemSettings
+
+    settings = SystemSettings.get()
+    settings.receipts_at_delivery = False
+    settings.save()
+    sale = order()
+    pay_office(sale, "2000.00", method=PaymentMethod.CARD)
+    stop = on_route(sale)
+    shipment = Shipment.objects.get(pk=stop.documents.get().shipment_id)
+    (at_posting,) = FiscalReceipt.objects.filter(shipment=shipment)
+    assert methods(at_posting) == {int(Method.FULL_PAYMENT)}
+
+    done = confirm(stop, courier)
+
+    assert done.result["receipts"] == [] and FiscalReceipt.objects.filter(shipment=shipment).count() == 1
