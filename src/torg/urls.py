@@ -10,6 +10,7 @@ urlpatterns = [
     path("payments/", include("torg.payments.urls")),
     path("fiscal/", include("torg.fiscal.urls")),
     path("delivery/", include("torg.delivery.urls")),
+    path("courier/", include("torg.delivery.urls_courier")),
     path("print/", include("torg.printing.urls")),
     path("reports/", include("torg.reports.urls")),
     path("", include("torg.web.urls")),

@@ -13,4 +13,5 @@ def register() -> None:
         Entry(_("Delivery zones"), "delivery:zone_list", Cap.DELIVERY_VIEW),
         Entry(_("Vehicles"), "delivery:vehicle_list", Cap.DELIVERY_VIEW),
         Entry(_("Carriers"), "delivery:carrier_list", Cap.DELIVERY_VIEW),
+        Entry(_("My trips"), "courier:trips", Cap.DELIVERY_COURIER),
     )))
