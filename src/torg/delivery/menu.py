@@ -10,6 +10,7 @@ def register() -> None:
     register_section(Section(pgettext_lazy("menu section", "Delivery"), (
         Entry(_("Trips"), "delivery:trip_list", Cap.DELIVERY_VIEW),
         Entry(_("New trip"), "delivery:trip_new", Cap.DELIVERY_PLAN),
+        Entry(_("Live board"), "delivery:board", Cap.DELIVERY_BOARD),
         Entry(_("Delivery zones"), "delivery:zone_list", Cap.DELIVERY_VIEW),
         Entry(_("Vehicles"), "delivery:vehicle_list", Cap.DELIVERY_VIEW),
         Entry(_("Carriers"), "delivery:carrier_list", Cap.DELIVERY_VIEW),

@@ -1,0 +1,88 @@
+"""The delivery part of the demo company: two zones, two vehicles (one of a carrier), and today's trip of the
+courier «courier» on route — made from orders released to ship, one stop already delivered and paid in cash
+at the door (with change), so the live board, the couriers' cash and the phone workplace show a working day.
+
+Everything goes through the services, as the logistician and the courier would do it.
+Registered in `torg.catalogs.demo.DEMO_EXTENSIONS` by DeliveryConfig.ready() (after the sales history).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from torg.catalogs.services import save_catalog_entry
+from torg.core.errors import CoreError
+from torg.delivery import courier as door
+from torg.delivery import services
+from torg.delivery.models import Carrier, DeliveryZone, Vehicle
+from torg.sales import services as sales
+from torg.sales.models import OrderBacklogTotal, SalesOrder
+
+STOPS = 5
+
+
+def add_delivery(loader: Any) -> None:
+    logistician = User.objects.filter(username="logistician").first() or User.objects.get(username="admin")
+    courier = User.objects.get(username="courier")
+    manager = User.objects.get(username="manager")
+    for name, polygon, districts in (
+            ("Центр", [[55.70, 37.50], [55.80, 37.50], [55.80, 37.72], [55.70, 37.72]], "ЦАО\nЗАО"),
+            ("Север", [[55.80, 37.45], [55.92, 37.45], [55.92, 37.75], [55.80, 37.75]], "САО\nСВАО")):
+        save_catalog_entry(DeliveryZone(name=name, polygon=polygon, districts=districts), user=logistician)
+    carrier = Carrier(name="ТК «Быстрый груз»", phone="+7 495 100-20-30")
+    save_catalog_entry(carrier, user=logistician)
+    van = Vehicle(name="ГАЗель Next", plate="А123ВС777", capacity_kg=Decimal(1500), capacity_m3=Decimal(9),
+                  default_courier=courier)
+    save_catalog_entry(van, user=logistician)
+    save_catalog_entry(Vehicle(name="Лада Ларгус", plate="О456РА799", capacity_kg=Decimal(600),
+                               capacity_m3=Decimal("3.5"), carrier=carrier), user=logistician)
+
+    today = loader.today
+    shipments = _todays_shipments(manager, today)
+    if not shipments:
+        return
+    trip = services.create_trip(today, van, courier=courier, user=logistician)
+    services.add_shipments(trip, shipments, logistician)
+    services.start_loading(trip, logistician)
+    services.send_on_route(trip, logistician)
+    loader.count_doc("delivery trip")
+    # The courier has been to one client already: the first one who pays at the door (else the first stop).
+    stops = services.stops_of(trip)
+    dues = [(stop, door.stop_due(stop)) for stop in stops]
+    stop, due = next(((s, d) for s, d in dues if d.due > 0), dues[0])
+    cash = (due.due / 500).to_integral_value(rounding="ROUND_CEILING") * 500  # a round sum: change is given
+    try:
+        door.confirm_stop(stop, payment=door.DoorPayment(cash=cash, buyer_contact=stop.partner.email),
+                          user=courier, key=f"demo-{stop.pk}")
+    except CoreError:
+        return
+
+
+add_delivery.demo_label = "delivery"  # type: ignore[attr-defined]
+
+
+def _todays_shipments(user: Any, today: dt.date) -> list[Any]:
+    """Shipments made this morning from orders released to ship, to different clients with an address."""
+    waiting = set(OrderBacklogTotal.objects.filter(quantity__gt=0).values_list("order_id", flat=True))
+    orders = (SalesOrder.objects.filter(pk__in=waiting, delivery_address__isnull=False, posted=True)
+              .order_by("date", "pk"))
+    shipments: list[Any] = []
+    clients: set[int] = set()
+    when = timezone.make_aware(dt.datetime(today.year, today.month, today.day, 8, 0))
+    for order in orders:
+        if len(shipments) >= STOPS:
+            break
+        if order.partner_id in clients:
+            continue
+        try:
+            made = sales.create_shipments_from_backlog(
+                [sales.Pick(order.pk, ln.code) for ln in order.lines.filter(cancelled=False)], user=user, date=when)
+        except CoreError:
+            continue  # awaiting prepayment, over the credit limit: it waits
+        clients.add(order.partner_id)
+        shipments += made
+    return shipments
