@@ -1,7 +1,7 @@
 """Delivery pages at /delivery/: trips, the route sheet, zones, vehicles, carriers."""
 from django.urls import path
 
-from torg.delivery import views
+from torg.delivery import views, views_board
 
 app_name = "delivery"
 
@@ -15,6 +15,8 @@ urlpatterns = [
     path("trips/<int:pk>/reorder/", views.trip_reorder, name="trip_reorder"),
     path("trips/<int:pk>/status/", views.trip_status, name="trip_status"),
     path("trips/<int:pk>/route-sheet.pdf", views.route_sheet, name="route_sheet"),
+    path("board/", views_board.board_page, name="board"),
+    path("board/live/", views_board.board_live, name="board_live"),
 ]
 for _key in views.CATALOGS:
     urlpatterns += [
