@@ -91,6 +91,10 @@ class Wizard:
     def reset(self) -> None:
         self.session.pop(self.name, None)
 
+    @staticmethod
+    def forget(request: HttpRequest, stop: TripStop) -> None:
+        request.session.pop(f"courier.stop.{stop.pk}", None)
+
     def update(self, **values: Any) -> None:
         self.data.update(values)
         self.save()
@@ -252,9 +256,11 @@ def quantities(request: HttpRequest, pk: int) -> HttpResponse:
             try:
                 courier.stop_due(stop, accepted)
             except CoreError as exc:
+                # the service names the lines: its words go under them, and a short note on top
                 form.add_service_errors(exc.fields or {"": [exc.message]})
-                return _page(request, "quantities.html", {"stop": stop, "form": form, "error": exc.message},
-                             status=422)
+                return _page(request, "quantities.html", {
+                    "stop": stop, "form": form,
+                    "error": _("Check the quantities marked in red.") if exc.fields else exc.message}, status=422)
             everything = all(accepted[(ln.shipment_id, ln.line_no)] == ln.quantity for ln in lines)
             wizard.set_accepted(None if everything else accepted)
             wizard.update(refund="")
@@ -404,11 +410,18 @@ def contact(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         form = cf.ContactForm(initial={"buyer_contact": wizard.data.get("buyer_contact", "")})
         status = 200
+    default = _card_contact(stop)
     suggestions = [v for v in dict.fromkeys([stop.partner.phone, stop.partner.email, *Contact.objects.filter(
         partner_id=stop.partner_id, deletion_mark=False).exclude(phone="").values_list("phone", flat=True)[:2]])
-        if v]
-    return _page(request, "contact.html", {"stop": stop, "form": form, "suggestions": suggestions[:3]},
-                 status=status)
+        if v and v != default]
+    return _page(request, "contact.html", {"stop": stop, "form": form, "suggestions": suggestions[:3],
+                                           "default_contact": default}, status=status)
+
+
+def _card_contact(stop: TripStop) -> str:
+    """Where the receipt goes when the courier gives no contact: the client card's e-mail, else its phone (the
+    fiscal service's rule)."""
+    return stop.partner.email or stop.partner.phone
 
 
 def _summary(stop: TripStop, wizard: Wizard, owed: courier.StopDue) -> dict[str, Any]:
@@ -459,7 +472,8 @@ def _confirm_page(request: HttpRequest, stop: TripStop, wizard: Wizard, error: C
     except CoreError as exc:
         error = error or exc
         owed = courier.stop_due(stop)
-    context = {"stop": stop, "owed": owed, "key": wizard.key, "error": error, **_summary(stop, wizard, owed)}
+    context = {"stop": stop, "owed": owed, "key": wizard.key, "error": error, "default_contact": _card_contact(stop),
+               **_summary(stop, wizard, owed)}
     if error is not None:
         context["fix_url"] = _url(_fix_step(error), stop.pk)
         context["field_errors"] = [m for msgs in error.fields.values() for m in msgs if m != error.message]
@@ -478,6 +492,7 @@ def result(request: HttpRequest, pk: int) -> HttpResponse:
     stop = _stop(request, pk)
     if stop.status == StopStatus.PENDING:
         return _go("stop", stop.pk)
+    Wizard.forget(request, stop)  # answers left from another phone's attempt are of no use now
     data = stop.result or {}
     receipts = list(FiscalReceipt.objects.filter(pk__in=data.get("receipts", [])).select_related("organization")
                     .order_by("pk"))
@@ -522,6 +537,8 @@ def _returned(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def fail(request: HttpRequest, pk: int) -> HttpResponse:
     """The stop was not delivered: why; its goods ride back in the vehicle."""
     stop = _stop(request, pk)
+    if request.method != "POST" and (redirect := _not_workable(stop)):
+        return redirect
     wizard = Wizard(request, stop)
     error = None
     if request.method == "POST":
@@ -537,8 +554,6 @@ def fail(request: HttpRequest, pk: int) -> HttpResponse:
                 return _go("result", stop.pk, **_replay_query(done))
         status = 409 if error else 422
     else:
-        if redirect := _not_workable(stop):
-            return redirect
         form = cf.FailForm()
         status = 200
     return _page(request, "fail.html", {"stop": stop, "form": form, "key": wizard.key, "error": error},

@@ -204,15 +204,16 @@ def test_fully_prepaid_stop_nothing_to_pay(phone: Client, courier_trip: Any) -> 
     assert "2,000.00" in html  # the goods, all paid before
     assert post(phone, u("due", stop.pk))["Location"] == u("contact", stop.pk)
     html = get(phone, u("contact", stop.pk))
-    assert "Send to +7 900 000-00-01" in html and "Send to client1@example.com" in html
-    response, key = finish(phone, stop, contact="client1@example.com")
+    assert "Send to +7 900 000-00-01" in html and "Send to client1@example.com" not in html
+    assert "As in the client's card: client1@example.com" in html  # left empty, the receipt goes there
+    response, key = finish(phone, stop, contact="+7 900 765-43-21")
     assert response["Location"] == u("result", stop.pk)
     stop.refresh_from_db()
     assert stop.status == StopStatus.DONE and stop.confirmation_key == key
     assert not IncomingPayment.objects.filter(partner=stop.partner, purpose__contains="delivery").exists()
     html = get(phone, u("result", stop.pk))
     receipt = FiscalReceipt.objects.get(pk__in=stop.result["receipts"])
-    assert receipt.buyer_contact == "client1@example.com" and receipt.status == ReceiptStatus.QUEUED
+    assert receipt.buyer_contact == "+79007654321" and receipt.status == ReceiptStatus.QUEUED
     assert "waiting" in html and '<meta http-equiv="refresh" content="5">' in html
     assert 'id="to-end"' in html  # the only stop: next is the trip's end
     assert f"courier.stop.{stop.pk}" not in phone.session  # the answers are gone with the confirmation
@@ -235,7 +236,7 @@ def test_cash_with_change(phone: Client, courier_trip: Any) -> None:
     assert 'id="overpaid">500.00<' in html and "Give 500.00 change" in html and 'id="keep-advance"' in html
     assert post(phone, u("overpay", first.pk), {"choice": "change"})["Location"] == u("contact", first.pk)
     html = get(phone, u("confirm", first.pk))
-    assert 'id="change">500.00<' in html
+    assert 'id="change">500.00<' in html and "client1@example.com" in html  # no contact given: the card's
     finish(phone, first)
     payment = IncomingPayment.objects.get(pk=TripStop.objects.get(pk=first.pk).result["payments"][0]["id"])
     assert (payment.method, payment.amount) == (PaymentMethod.CASH, D("1500.00"))
@@ -252,8 +253,8 @@ def test_quantities_above_shipped_refused_in_the_services_words(phone: Client, c
     assert f'name="q_{shipment}_1" value="10"' in html and f'name="q_{shipment}_2" value="20"' in html
     response = post(phone, u("quantities", stop.pk), {f"q_{shipment}_1": "40", f"q_{shipment}_2": "20"}, status=422)
     html = response.content.decode()
-    assert "Milk 1L: 10 shipped, the client cannot accept 40." in html
-    assert 'class="field-err">Milk 1L: 10 shipped' in html
+    assert 'class="field-err">Milk 1L: 10 shipped, the client cannot accept 40.<' in html
+    assert "Check the quantities marked in red." in html
     response = post(phone, u("quantities", stop.pk), {f"q_{shipment}_1": "ten"}, status=422)
     assert "Enter a number, e.g. 1500 or 1500,50." in response.content.decode()
     assert phone.session[f"courier.stop.{stop.pk}"].get("accepted") is None
