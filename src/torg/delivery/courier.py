@@ -32,7 +32,7 @@ from torg.delivery.errors import DeliveryError
 from torg.delivery.models import DeliveryTrip, StopStatus, TripStatus, TripStop, Vehicle
 from torg.fiscal import services as fiscal
 from torg.fiscal.models import FiscalReceipt
-from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
+from torg.payments.models import Funds, IncomingPayment, PaymentAllocation, PaymentMethod, Refund
 from torg.payments.services import advance_held, courier_cash_desk, register_payment
 from torg.payments.services import refund as register_refund
 from torg.sales import services as sales
@@ -520,6 +520,13 @@ def _refund(released: Mapping[int, Decimal], partner_id: int, pay: DoorPayment, 
         doc = Refund(organization_id=org_id, partner_id=partner_id, method=pay.refund_method, amount=amount)
         if pay.refund_method == PaymentMethod.CASH:
             doc.cash_desk = courier_cash_desk(user, org_id)
+            held = Funds.balance(organization=org_id, cash_desk=doc.cash_desk.pk, bank_account=None)["amount"]
+            if held < amount:
+                raise CoreError(ErrorCode.SHORTAGE, _(
+                    "%(amount)s is to be given back, but you hold %(held)s in cash for %(org)s: give it back to "
+                    "the card, or keep it as the client's advance (the office refunds it later).")
+                    % {"amount": _fmt(amount), "held": _fmt(held), "org": Organization.objects.get(pk=org_id)},
+                    fields={"refund_method": [_("Not enough cash with you.")]})
         else:
             doc.bank_account = _bank_account(org_id)
         doc = register_refund(doc, user=user, idempotency_key=f"{key}:{org_id}:refund")

@@ -287,7 +287,7 @@ def test_refusal_of_a_line_after_full_prepayment_with_refund(order: Any, on_rout
     preview = door.stop_due(stop, accepted)
     assert (preview.goods, preview.due, preview.release) == (D("1000.00"), D(0), D("1000.00"))
 
-    done = confirm(stop, courier, accepted=accepted, refund_method=PaymentMethod.CARD)
+    confirm(stop, courier, accepted=accepted, refund_method=PaymentMethod.CARD)
 
     shipment.refresh_from_db()
     assert [(ln.item_id, ln.quantity) for ln in shipment.lines.all()] == [(sale.lines.first().item_id, D(10))]
@@ -473,3 +473,19 @@ def test_a_company_that_prints_handover_receipts_at_the_warehouse_gets_none_at_t
     done = confirm(stop, courier)
 
     assert done.result["receipts"] == [] and FiscalReceipt.objects.filter(shipment=shipment).count() == 1
+
+
+def test_a_cash_refund_beyond_the_couriers_cash_is_refused_in_words(order: Any, on_route: Any, pay_office: Any,
+                                                                     courier: Any, bread: Any) -> None:
+    sale = order()
+    pay_office(sale, "2000.00", method=PaymentMethod.CARD)
+    stop = on_route(sale)
+    shipment = Shipment.objects.get(pk=stop.documents.get().shipment_id)
+    accepted = {(shipment.pk, shipment.lines.get(item=bread).line_no): D(0)}
+    with pytest.raises(CoreError) as refused:
+        confirm(stop, courier, accepted=accepted, refund_method=PaymentMethod.CASH)
+    assert "you hold 0" in refused.value.message.replace("0,00", "0").replace("0.00", "0")
+    assert refused.value.fields["refund_method"]
+    stop.refresh_from_db()
+    assert stop.status == StopStatus.PENDING and Refund.objects.count() == 0
+    assert Shipment.objects.get(pk=shipment.pk).amount == D("2000.00")

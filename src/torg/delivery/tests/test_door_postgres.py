@@ -12,32 +12,17 @@ import pytest
 
 from torg.delivery import courier as door
 from torg.delivery.models import StopStatus
-from torg.delivery.tests.test_door import (  # noqa: F401 — fixtures
-    accountant,
-    address,
-    bank_account,
-    cash_desk,
-    client_partner,
-    credit_agreement,
-    director,
-    logistician,
-    manager,
-    on_route,
-    order,
-    price_type,
-    prices,
-    register,
-    stocked,
-    van,
-)
-from torg.delivery.tests.test_door import courier as courier_user  # noqa: F401
+from torg.delivery.tests import test_door as door_tests
 from torg.fiscal.models import FiscalReceipt
 from torg.payments.models import IncomingPayment
 from torg.stock.tests.test_concurrency import _require_postgresql, _run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 D = Decimal
-courier = courier_user
+for _name in ("accountant", "address", "bank_account", "cash_desk", "client_partner", "credit_agreement", "director",
+              "logistician", "manager", "on_route", "order", "price_type", "prices", "register", "stocked", "van",
+              "courier"):
+    globals()[_name] = getattr(door_tests, _name)  # the door scenarios' fixtures
 
 
 def test_six_phones_confirming_one_stop_register_it_once(order: Any, on_route: Any, courier: Any,
