@@ -176,10 +176,12 @@ def test_trips_and_the_trip_page(phone: Client, courier_trip: Any, django_assert
     assert 'name="viewport"' in html
 
 
-def test_stop_page_address_contact_map_documents(phone: Client, courier_trip: Any) -> None:
+def test_stop_page_address_contact_map_documents(phone: Client, courier_trip: Any,
+                                                 django_assert_max_num_queries: Any) -> None:
     trip, stops = courier_trip(n=2)
     stop = stops[1]
-    html = get(phone, u("stop", stop.pk))
+    with django_assert_max_num_queries(10):
+        html = get(phone, u("stop", stop.pk))
     assert "Lesnaya 2, entrance 2" in html and "Ring twice" in html and "Client 2" in html
     assert 'href="tel:+79000000002"' in html
     assert 'href="geo:55.770000,37.600000?q=55.770000,37.600000(' in html
@@ -219,10 +221,11 @@ def test_fully_prepaid_stop_nothing_to_pay(phone: Client, courier_trip: Any) -> 
     assert f"courier.stop.{stop.pk}" not in phone.session  # the answers are gone with the confirmation
 
 
-def test_cash_with_change(phone: Client, courier_trip: Any) -> None:
+def test_cash_with_change(phone: Client, courier_trip: Any, django_assert_max_num_queries: Any) -> None:
     trip, (first, second) = courier_trip(Door(prepaid="500.00"), Door())
     walk_to_payment(phone, first)
-    assert "1,500.00" in get(phone, u("due", first.pk))
+    with django_assert_max_num_queries(16):  # what is owed: a handful of queries, whatever the lines
+        assert "1,500.00" in get(phone, u("due", first.pk))
     assert post(phone, u("due", first.pk))["Location"] == u("pay", first.pk)
     html = get(phone, u("pay", first.pk))
     assert all(f'id="pay-{m}"' in html for m in ("cash", "card", "mixed", "credit"))
@@ -298,7 +301,8 @@ def test_release_given_back(phone: Client, courier_trip: Any) -> None:
     post(phone, u("contact", stop.pk), {"skip": "1"})
     key = phone.session[f"courier.stop.{stop.pk}"]["key"]
     html = post(phone, u("confirm", stop.pk), {"key": key}, status=409).content.decode()
-    assert "need 600, have 0" in html  # the courier has taken no cash yet: nothing to give back from
+    # the courier has taken no cash yet: nothing to give it back from
+    assert "600.00 is to be given back, but you hold 0.00 in cash" in html and "Not enough cash with you." in html
     assert f'id="fix" href="{u("due", stop.pk)}"' in html
     assert not Refund.objects.filter(partner=stop.partner).exists()
     assert TripStop.objects.get(pk=stop.pk).status == StopStatus.PENDING
