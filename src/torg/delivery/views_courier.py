@@ -155,6 +155,17 @@ def _due(stop: TripStop, wizard: Wizard) -> courier.StopDue:
     return courier.stop_due(stop, wizard.accepted())
 
 
+def _owed(request: HttpRequest, stop: TripStop, wizard: Wizard) -> courier.StopDue | HttpResponseRedirect:
+    """What is owed with the quantities given; when the service no longer takes them (the stop's goods changed
+    meanwhile), its words and the quantities screen again."""
+    try:
+        return _due(stop, wizard)
+    except CoreError as exc:
+        messages.error(request, exc.message)
+        wizard.set_accepted(None)
+        return _go("quantities", stop.pk)
+
+
 # ================================================================ trips
 @requires(Cap.DELIVERY_COURIER)
 def trips(request: HttpRequest) -> HttpResponse:
@@ -277,12 +288,9 @@ def due(request: HttpRequest, pk: int) -> HttpResponse:
     if redirect := _not_workable(stop):
         return redirect
     wizard = Wizard(request, stop)
-    try:
-        owed = _due(stop, wizard)
-    except CoreError as exc:  # the goods changed since the quantities were given: ask them again
-        messages.error(request, exc.message)
-        wizard.set_accepted(None)
-        return _go("quantities", stop.pk)
+    owed = _owed(request, stop, wizard)
+    if isinstance(owed, HttpResponseRedirect):
+        return owed
     if request.method == "POST":
         choice = request.POST.get("refund", "keep")
         if choice not in REFUND_CHOICES:
@@ -295,7 +303,6 @@ def due(request: HttpRequest, pk: int) -> HttpResponse:
         return _go("pay", stop.pk)
     organizations = [{"org": o, "prepaid": max(o.goods - o.due, ZERO)} for o in owed.organizations]
     return _page(request, "due.html", {"stop": stop, "owed": owed, "organizations": organizations,
-                                       "refused": sum((o.refused for o in owed.organizations), ZERO),
                                        "several": len(owed.organizations) > 1})
 
 
@@ -306,7 +313,9 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
     if redirect := _not_workable(stop):
         return redirect
     wizard = Wizard(request, stop)
-    owed = _due(stop, wizard)
+    owed = _owed(request, stop, wizard)
+    if isinstance(owed, HttpResponseRedirect):
+        return owed
     if owed.due <= 0:
         wizard.update(method=cf.Method.NONE)
         return _go("contact", stop.pk)
@@ -322,7 +331,9 @@ def amount(request: HttpRequest, pk: int, method: str) -> HttpResponse:
     if redirect := _not_workable(stop):
         return redirect
     wizard = Wizard(request, stop)
-    owed = _due(stop, wizard)
+    owed = _owed(request, stop, wizard)
+    if isinstance(owed, HttpResponseRedirect):
+        return owed
     if owed.due <= 0:
         return _go("contact", stop.pk)
     if method == cf.Method.CREDIT and not owed.credit_allowed:
@@ -373,7 +384,9 @@ def overpay(request: HttpRequest, pk: int) -> HttpResponse:
     if redirect := _not_workable(stop):
         return redirect
     wizard = Wizard(request, stop)
-    owed = _due(stop, wizard)
+    owed = _owed(request, stop, wizard)
+    if isinstance(owed, HttpResponseRedirect):
+        return owed
     cash, card = wizard.money("cash"), wizard.money("card")
     overpaid = max(cash + card - owed.due, ZERO)
     card_excess = max(card - owed.due, ZERO)

@@ -460,6 +460,20 @@ def test_trip_not_on_route(phone: Client, courier_trip: Any) -> None:
     assert TripStop.objects.get(pk=stop.pk).status == StopStatus.PENDING
 
 
+def test_quantities_the_stop_no_longer_has_are_asked_again(phone: Client, courier_trip: Any) -> None:
+    trip, (stop,) = courier_trip(Door())
+    get(phone, u("stop", stop.pk))
+    for url in (u("due", stop.pk), u("pay", stop.pk), u("amount", stop.pk, "cash"), u("overpay", stop.pk)):
+        session = phone.session
+        session[f"courier.stop.{stop.pk}"] = {**session[f"courier.stop.{stop.pk}"], "accepted": {"987654:1": "1"},
+                                              "method": "cash", "cash": "5000"}
+        session.save()
+        assert phone.get(url)["Location"] == u("quantities", stop.pk)
+        assert "This line is not delivered at this stop." in get(phone, u("quantities", stop.pk))
+        assert phone.session[f"courier.stop.{stop.pk}"]["accepted"] is None
+    assert get(phone, u("amount", stop.pk, "bitcoin"), status=404)
+
+
 def test_lost_answers_are_not_confirmed_as_defaults(phone: Client, courier_trip: Any) -> None:
     trip, (stop,) = courier_trip(Door())
     response = post(phone, u("confirm", stop.pk), {"key": "f" * 32})
