@@ -15,7 +15,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from torg.catalogs.models import DeliveryAddress, Partner
+from torg.catalogs.models import BankAccount, DeliveryAddress, Organization, Partner
 from torg.conftest import moment
 from torg.core.permissions import ROLE_CAPS, Cap, Role
 from torg.delivery import services as delivery
@@ -24,7 +24,17 @@ from torg.fiscal.models import FiscalReceipt, ReceiptStatus
 from torg.fiscal.tests import conftest as fiscal_fixtures
 from torg.payments.models import IncomingPayment, PaymentMethod, Refund
 from torg.sales import services as sales
-from torg.sales.models import OrderPaymentStage, SalesOrder, SalesOrderLine, Shipment, StageKind
+from torg.sales.models import (
+    AgreementKind,
+    AgreementStatus,
+    OrderPaymentStage,
+    SalesOrder,
+    SalesOrderLine,
+    Shipment,
+    StageKind,
+    TradeAgreement,
+)
+from torg.stock.tests.helpers import purchase
 from torg.web.navigation import menu_for
 
 pytestmark = pytest.mark.django_db
@@ -54,6 +64,8 @@ class Door:
     bread: int = 20  # × 50.00
     prepaid: str | None = None  # paid on the order before the trip
     credit: bool = True  # the order's terms allow paying later (a credit stage); else 100 % before shipment
+    other_organization: bool = False  # sold by the second organization (ИП Северов)
+    same_client: bool = False  # to the previous door's client and address: the same stop
 
 
 @pytest.fixture
@@ -64,16 +76,36 @@ def courier_trip(organization: Any, warehouse: Any, credit_agreement: Any, price
     with a phone, a delivery address with coordinates and one order shipped from the backlog. `status=` stops the
     trip earlier ("loading"); `courier=` gives it to another courier."""
     counter = {"n": 0}
+    last: dict[str, Any] = {}
+
+    def second_organization() -> tuple[Any, TradeAgreement]:
+        """ИП Северов selling on the same credit terms, with stock and a bank account (made on first need)."""
+        if "agreement" not in last:
+            org = Organization.objects.create(name="ИП Северов", prefix="ИП", inn="500100732259", vat_payer=False)
+            purchase(org, warehouse, Partner.objects.create(name="Supplier 2", is_client=False, is_supplier=True),
+                     moment("2026-03-01", 9), [(milk, 100, 60), (bread, 100, 30)])
+            BankAccount.objects.create(organization=org, name="Account", number="40702810900000000002",
+                                       bik="044525225")
+            last["agreement"] = TradeAgreement.objects.create(
+                name="Sever on credit", kind=AgreementKind.TYPICAL, status=AgreementStatus.ACTIVE, organization=org,
+                price_type=credit_agreement.price_type, payment_schedule=credit_agreement.payment_schedule,
+                warehouse=warehouse)
+        return last["agreement"].organization, last["agreement"]
 
     def order_for(door: Door) -> SalesOrder:
-        counter["n"] += 1
-        n = counter["n"]
-        partner = Partner.objects.create(name=f"Client {n}", is_client=True, phone=f"+7 900 000-00-{n:02d}",
-                                         email=f"client{n}@example.com")
-        address = DeliveryAddress.objects.create(partner=partner, address=f"Lesnaya {n}, entrance {n}",
-                                                 latitude=D("55.75") + D(n) / 100, longitude=D("37.60"),
-                                                 comment="Ring twice")
-        order = SalesOrder(organization=organization, partner=partner, agreement=credit_agreement,
+        if door.same_client:
+            partner, address = last["partner"], last["address"]
+        else:
+            counter["n"] += 1
+            n = counter["n"]
+            partner = Partner.objects.create(name=f"Client {n}", is_client=True, phone=f"+7 900 000-00-{n:02d}",
+                                             email=f"client{n}@example.com")
+            address = DeliveryAddress.objects.create(partner=partner, address=f"Lesnaya {n}, entrance {n}",
+                                                     latitude=D("55.75") + D(n) / 100, longitude=D("37.60"),
+                                                     comment="Ring twice")
+            last.update(partner=partner, address=address)
+        seller, terms = second_organization() if door.other_organization else (organization, credit_agreement)
+        order = SalesOrder(organization=seller, partner=partner, agreement=terms,
                            warehouse=warehouse, delivery_address=address, date=moment("2026-03-10", 10))
         lines = [SalesOrderLine(item=milk, quantity=D(door.milk))] + (
             [SalesOrderLine(item=bread, quantity=D(door.bread))] if door.bread else [])
@@ -219,6 +251,28 @@ def test_fully_prepaid_stop_nothing_to_pay(phone: Client, courier_trip: Any) -> 
     assert "waiting" in html and '<meta http-equiv="refresh" content="5">' in html
     assert 'id="to-end"' in html  # the only stop: next is the trip's end
     assert f"courier.stop.{stop.pk}" not in phone.session  # the answers are gone with the confirmation
+
+
+def test_two_organizations_at_one_stop(phone: Client, courier_trip: Any) -> None:
+    """Goods of two sellers at one door: what each is owed, the total, and one payment each."""
+    trip, (stop,) = courier_trip(Door(prepaid="500.00"), Door(milk=5, bread=0, other_organization=True,
+                                                               same_client=True))
+    assert stop.documents.count() == 2
+    walk_to_payment(phone, stop)
+    html = get(phone, u("due", stop.pk))
+    assert "ООО «Ромашка»" in html and "ИП Северов" in html
+    assert 'id="due-total">2,000.00<' in html  # 1,500.00 + 500.00
+    assert [x for x in re.findall(r'class="org-due">([^<]+)<', html)] == ["1,500.00", "500.00"]
+    assert "Total due" in html
+    post(phone, u("due", stop.pk))
+    post(phone, u("amount", stop.pk, "cash"), {"cash": "2000"})
+    finish(phone, stop)
+    stop.refresh_from_db()
+    paid = sorted((p["organization"], D(p["amount"])) for p in stop.result["payments"])
+    assert [amount for _org, amount in paid] == [D("1500.00"), D("500.00")]
+    assert len(stop.result["receipts"]) == 2  # one receipt per organization
+    html = get(phone, u("result", stop.pk))
+    assert html.count("receipt-status") == 2 and "ИП Северов" in html
 
 
 def test_cash_with_change(phone: Client, courier_trip: Any, django_assert_max_num_queries: Any) -> None:
