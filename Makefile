@@ -70,6 +70,7 @@ bench: setup messages ## benchmarks; figures into bench/results/ and a table on 
 	$(PY) bench/foundation.py
 	$(PY) bench/order_to_cash.py --profile
 	$(PY) bench/fiscal.py
+	$(PY) bench/delivery.py
 
 lint: setup
 	$(VENV)/bin/ruff check src bench scripts
