@@ -50,7 +50,7 @@ LAYOUT_PROBLEMS = """() => {
   const targets = 'a.btn, button, .back, a.item, label.choice, input[type=text], textarea';
   for (const el of document.querySelectorAll(targets)) {
     const box = el.getBoundingClientRect();
-    if (box.width === 0 && box.height === 0) continue;  // hidden (<noscript>)
+    if ((box.width === 0 && box.height === 0) || el.getAttribute('aria-hidden') === 'true') continue;  // hidden
     const name = el.id || el.textContent.trim().slice(0, 20);
     if (box.height < 48) problems.push(`${el.tagName}#${name}: ${box.height}px high`);
   }
@@ -162,7 +162,8 @@ def test_courier_completes_a_trip_of_four_stops(live_server: Any, browser: Any, 
     page.keyboard.type("2000")
     assert page.inner_text("#calc-label") == "Change" and page.inner_text("#calc-value") == "500.00"
     screen(page, "12-cash-change")
-    tap(page, "#amount-next")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")  # the keyboard's "Go" is "Continue"
     assert page.inner_text("#overpaid") == "500.00"
     screen(page, "13-overpayment")
     tap(page, "#give-change")
@@ -240,3 +241,26 @@ def test_courier_completes_a_trip_of_four_stops(live_server: Any, browser: Any, 
         assert board.evaluate("window.stillTheSamePage") is True
         board.screenshot(path=str(settings.SCREENSHOT_DIR / "delivery" / "courier-board-02-after.png"),
                          full_page=True)
+
+
+def test_change_is_counted_without_javascript(live_server: Any, browser: Any, courier_trip: Any, courier: Any
+                                              ) -> None:
+    """A phone with JavaScript off: the forms still work, and the server counts the change."""
+    trip, (stop,) = courier_trip(Door(prepaid="500.00"))
+    base = live_server.url
+    phone = browser.new_context(**PHONE, locale="en-US", java_script_enabled=False)
+    page = phone.new_page()
+    log_in(page, base, courier.username)
+    page.goto(base + reverse("courier:stop", args=[stop.pk]))
+    tap(page, "#hand-over")
+    tap(page, "#accept-all")
+    tap(page, "#to-pay")
+    tap(page, "#pay-cash")
+    assert page.inner_text("#calc-value") == ""
+    page.locator("#id_cash").fill("2000")
+    tap(page, "button[name=calc]")
+    assert page.inner_text("#calc-label") == "Change" and page.inner_text("#calc-value") == "500.00"
+    assert page.input_value("#id_cash") == "2000"  # what was typed stays
+    screen(page, "24-no-javascript-count")
+    tap(page, "#amount-next")
+    assert page.inner_text("#overpaid") == "500.00"

@@ -374,6 +374,9 @@ def test_short_payment_with_credit_shows_what_remains(phone: Client, courier_tri
     post(phone, u("due", stop.pk))
     html = post(phone, u("amount", stop.pk, "cash"), {"cash": "500"}, status=422).content.decode()
     assert "1,500.00 remains. Take the rest, or record it on credit" in html and 'id="record-credit"' in html
+    # the first submit button (what Enter presses) is "Continue" — no name, so never "on credit" by accident
+    assert re.search(r'<button type="submit"([^>]*)>', html).group(1) == \
+        ' class="default-submit" tabindex="-1" aria-hidden="true"'
     assert post(phone, u("amount", stop.pk, "cash"), {"cash": "500", "on_credit": "1"}
                 )["Location"] == u("contact", stop.pk)
     assert 'id="credit">1,500.00<' in get(phone, u("confirm", stop.pk))
