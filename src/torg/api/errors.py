@@ -45,6 +45,8 @@ CONFLICT_CODES = frozenset({
     ErrorCode.SHORTAGE, ErrorCode.CONCURRENT_EDIT, ErrorCode.PERIOD_LOCKED, ErrorCode.HAS_DEPENDENTS,
     ErrorCode.DELETION_MARKED, ErrorCode.NOT_POSTED, ErrorCode.ALREADY_POSTED,
     "payment_terms", "credit_limit", "beyond_order", "idempotency_key_reused",
+    # the courier's: the trip is not on route, stops still pending — the state, not the request, is wrong
+    "delivery_not_on_route", "delivery_stops_pending", "delivery_wrong_status",
 })
 
 

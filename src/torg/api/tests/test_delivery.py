@@ -257,7 +257,7 @@ def test_a_refused_line_of_a_prepaid_order_given_back_to_the_card(courier_api: A
 def test_a_stop_not_delivered_and_the_trips_end(courier_api: Api, on_route: Any, client_partner: Any) -> None:
     trip, stop = on_route()
     pending = send(courier_api, "POST", f"courier/trips/{trip.pk}/finish")
-    assert pending.status_code == 422 and pending.json()["code"] == "delivery_stops_pending"
+    assert pending.status_code == 409 and pending.json()["code"] == "delivery_stops_pending"
     no_key = send(courier_api, "POST", f"courier/stops/{stop.pk}/fail", {"reason": "Closed"})
     assert no_key.status_code == 422 and list(no_key.json()["fields"]) == ["Idempotency-Key"]
     no_reason = send(courier_api, "POST", f"courier/stops/{stop.pk}/fail", {"reason": ""}, key="f-1")
