@@ -55,6 +55,11 @@ def _fmt(value: Decimal) -> str:
     return number_format(value, 2, use_l10n=True, force_grouping=True)
 
 
+def _money(value: Decimal) -> str:
+    """Money as stored in a stop's result: a decimal string with two places ("0.00", "1500.00")."""
+    return str(round_money(value))
+
+
 def _plain(value: Decimal) -> str:
     return format(value.normalize(), "f") if value else "0"
 
@@ -448,10 +453,11 @@ def confirm_stop(stop: TripStop, *, accepted: Mapping[tuple[int, int], Decimal] 
         returned = _into_vehicle(trip, refused, user)
         result = {
             "status": StopStatus.DONE, "key": key, "confirmed_at": timezone.now().isoformat(),
-            "confirmed_by": _who(user), "goods": str(due.goods), "due": str(due.due), "prepaid": str(due.prepaid),
-            "cash": str(payment.cash), "card": str(payment.card), "change": str(change), "credit": str(credit),
-            "advance_kept": str(sum((s.extra_cash + s.extra_card for s in shares), ZERO)),
-            "released": str(sum(released.values(), ZERO)), "buyer_contact": payment.buyer_contact,
+            "confirmed_by": _who(user), "goods": _money(due.goods), "due": _money(due.due),
+            "prepaid": _money(due.prepaid), "cash": _money(payment.cash), "card": _money(payment.card),
+            "change": _money(change), "credit": _money(credit),
+            "advance_kept": _money(sum((s.extra_cash + s.extra_card for s in shares), ZERO)),
+            "released": _money(sum(released.values(), ZERO)), "buyer_contact": payment.buyer_contact,
             "lines": [{"shipment": old.document_id, "line_no": old.line_no, "item": old.item.name,
                        "shipped": str(old.quantity), "accepted": str(new.quantity)}
                       for s in shipments for old, new in pairs[s.pk]],
@@ -531,7 +537,7 @@ def _refund(released: Mapping[int, Decimal], partner_id: int, pay: DoorPayment, 
             doc.bank_account = _bank_account(org_id)
         doc = register_refund(doc, user=user, idempotency_key=f"{key}:{org_id}:refund")
         out.append({"id": doc.pk, "number": doc.number, "organization": org_id, "method": doc.method,
-                    "amount": str(doc.amount)})
+                    "amount": _money(doc.amount)})
     return out
 
 
@@ -558,7 +564,7 @@ def _register(shares: list[_Share], stop: TripStop, pay: DoorPayment, key: str, 
             doc = register_payment(doc, lines, user=user, idempotency_key=f"{key}:{org_id}:{method}",
                                    auto_allocate=False)
             out.append({"id": doc.pk, "number": doc.number, "organization": org_id, "method": method,
-                        "amount": str(doc.amount), "approval": pay.card_approval if method == PaymentMethod.CARD
+                        "amount": _money(doc.amount), "approval": pay.card_approval if method == PaymentMethod.CARD
                         else ""})
     return out
 

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, pgettext_lazy
@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST
 
 from torg.core.errors import CoreError
 from torg.core.models import ApiToken, SystemSettings
-from torg.core.permissions import Cap, Role
+from torg.core.permissions import Cap, Role, capabilities
 from torg.web import services
 from torg.web.access import requires
 from torg.web.forms import SettingsForm, TokenForm, UserForm
@@ -24,6 +24,9 @@ from torg.web.listing import Column, Filter, ListConfig, render_list
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
+    # A courier works from the phone: their start page is the phone workplace, not the desktop shell.
+    if capabilities(request.user) - {Cap.API} == {Cap.DELIVERY_COURIER}:
+        return redirect("courier:trips")
     return render(request, "web/home.html")
 
 
