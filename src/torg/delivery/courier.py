@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -29,7 +29,7 @@ from torg.core.documents import service_transaction
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.money import round_money
 from torg.delivery.errors import DeliveryError
-from torg.delivery.models import DeliveryTrip, StopStatus, TripStatus, TripStop, Vehicle
+from torg.delivery.models import DeliveryTrip, StopStatus, TripStatus, TripStop, TripStopDocument, Vehicle
 from torg.fiscal import services as fiscal
 from torg.fiscal.models import FiscalReceipt
 from torg.payments.models import Funds, IncomingPayment, PaymentAllocation, PaymentMethod, Refund
@@ -102,9 +102,9 @@ class HandoverLine:
 
 
 def _shipments(stop: TripStop) -> list[Shipment]:
-    ids = list(stop.documents.values_list("shipment_id", flat=True))
-    return list(Shipment.objects.filter(pk__in=ids).select_related("partner", "organization")
-                .prefetch_related("lines__item__unit").order_by("organization_id", "pk"))
+    lines = Prefetch("lines", queryset=ShipmentLine.objects.select_related("item__unit"))
+    return list(Shipment.objects.filter(pk__in=TripStopDocument.objects.filter(stop=stop).values("shipment_id"))
+                .select_related("partner", "organization").prefetch_related(lines).order_by("organization_id", "pk"))
 
 
 def _gross(line: ShipmentLine, prices_include_vat: bool) -> Decimal:
@@ -465,9 +465,9 @@ def confirm_stop(stop: TripStop, *, accepted: Mapping[tuple[int, int], Decimal] 
             "receipts": [r.pk for r in collected.receipts]
             + list(FiscalReceipt.objects.filter(refund_id__in=[r["id"] for r in refunds]).values_list("pk", flat=True)),
         }
-        TripStop.objects.filter(pk=stop.pk).update(status=StopStatus.DONE, done_at=timezone.now(),
-                                                   confirmation_key=key, confirmed_by=user, result=result)
-        stop.refresh_from_db()
+        stop.status, stop.done_at, stop.confirmation_key, stop.confirmed_by, stop.result = (
+            StopStatus.DONE, timezone.now(), key, user, result)
+        stop.save(update_fields=["status", "done_at", "confirmation_key", "confirmed_by", "result"])
     return Confirmation(stop, stop.result)
 
 
@@ -493,6 +493,8 @@ def _finalize_shipments(shipments: list[Shipment], pairs: dict[int, list[tuple[S
             sales.save_shipment(shipment, kept, user=user)
         else:
             sales.unpost_shipment(shipment, user=user)
+    if not cancel:
+        return refused
     reason = _("refused at delivery")
     for order in SalesOrder.objects.filter(pk__in=sorted(cancel)).order_by("pk"):
         sales.cancel_order_lines(order, cancel[order.pk], reason, user=user)
@@ -506,6 +508,8 @@ def _release_refused(shipments: list[Shipment], pairs: dict[int, list[tuple[Ship
     order_ids = sorted({old.order_id for s in shipments for old, new in pairs[s.pk]
                         if old.order_id and new.quantity != old.quantity})
     released: dict[int, Decimal] = defaultdict(Decimal)
+    if not order_ids:
+        return released
     for order in SalesOrder.objects.filter(pk__in=order_ids).order_by("pk"):
         release = sales.release_prepayment(order, user=user)
         if release is not None:

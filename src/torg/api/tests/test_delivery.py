@@ -143,7 +143,7 @@ def test_confirm_with_cash_then_a_retry_answers_the_same_and_registers_nothing_a
     assert (answer["stop"], answer["trip"], answer["status"], answer["replay"]) == (stop.pk, trip.pk, "done", False)
     result = answer["result"]
     assert (result["goods"], result["due"], result["prepaid"], result["cash"], result["change"], result["credit"]) == (
-        "2000.00", "1500.00", "500.00", "1500.00", "0", "0")
+        "2000.00", "1500.00", "500.00", "1500.00", "0.00", "0.00")  # money always with two places
     assert [(p["method"], p["amount"]) for p in result["payments"]] == [("cash", "1500.00")]
     assert len(result["receipts"]) == 1
     receipts_after_first = FiscalReceipt.objects.count()
