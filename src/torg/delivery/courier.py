@@ -23,6 +23,7 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from torg.catalogs.models import BankAccount, Organization, Warehouse
 from torg.core.documents import service_transaction
@@ -352,7 +353,7 @@ def _bank_account(organization_id: int) -> BankAccount:
     account = BankAccount.objects.filter(organization_id=organization_id, deletion_mark=False).order_by("pk").first()
     if account is None:
         raise CoreError(DeliveryError.NO_BANK_ACCOUNT, _(
-            "%(org)s has no bank account for card payments: add one (Company → Bank accounts).")
+            "%(org)s has no bank account for card payments: add one (Catalogs → Bank accounts of our organizations).")
             % {"org": Organization.objects.get(pk=organization_id)})
     return account
 
@@ -637,9 +638,10 @@ def finish_trip(trip: DeliveryTrip, *, user: Any = None) -> DeliveryTrip:
 
     pending = TripStop.objects.filter(trip=trip, status=StopStatus.PENDING).count()
     if pending:
-        raise CoreError(DeliveryError.STOPS_PENDING, _(
-            "%(n)s stop(s) are still pending: confirm them or report them not delivered, then end the trip.")
-            % {"n": pending})
+        raise CoreError(DeliveryError.STOPS_PENDING, ngettext(
+            "%(n)s stop is still pending: confirm it or report it not delivered, then end the trip.",
+            "%(n)s stops are still pending: confirm them or report them not delivered, then end the trip.",
+            pending) % {"n": pending})
     return close_trip(trip, user)
 
 

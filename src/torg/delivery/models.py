@@ -153,7 +153,7 @@ class DeliveryTrip(Document):
 class StopStatus(models.TextChoices):
     PENDING = "pending", _("pending")  # not visited yet
     DONE = "done", _("done")  # delivered
-    FAILED = "failed", _("failed")  # not delivered; see the reason
+    FAILED = "failed", _("not delivered")  # see the reason
 
 
 class TripStop(models.Model):

@@ -194,8 +194,8 @@ def trip_end(request: HttpRequest, pk: int) -> HttpResponse:
         except CoreError as exc:
             error = exc.message
         else:
-            messages.success(request, _("Trip %(trip)s is over. Hand the cash and the goods in the vehicle over at "
-                                        "the office.") % {"trip": trip.number})
+            messages.success(request, _("Trip %(trip)s is over. Hand the cash over at the office and unload the goods "
+                                        "in the vehicle at the warehouse.") % {"trip": trip.number})
             return HttpResponseRedirect(reverse("courier:trips"))
     end = courier.trip_end(trip)
     organizations = dict(Organization.objects.filter(pk__in=end.cash).values_list("pk", "name"))

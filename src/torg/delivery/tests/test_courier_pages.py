@@ -547,7 +547,7 @@ def test_end_of_trip(phone: Client, courier_trip: Any, courier: Any) -> None:
     html = get(phone, u("trip_end", trip.pk))
     assert "1 stop is still pending" in html and 'id="finish-trip"' in html
     html = post(phone, u("trip_end", trip.pk), status=409).content.decode()
-    assert "1 stop(s) are still pending" in html
+    assert "1 stop is still pending" in html
     assert DeliveryTrip.objects.get(pk=trip.pk).status == TripStatus.ON_ROUTE
     post(phone, u("fail", second.pk), {"reason": "closed"})
     html = get(phone, u("trip", trip.pk))
