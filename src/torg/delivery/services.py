@@ -242,24 +242,23 @@ def add_shipments(trip: DeliveryTrip, shipments: Sequence[Shipment], user: Any =
         if load.overloaded and not has_capability(user, Cap.DELIVERY_OVERLOAD):
             raise CoreError(DeliveryError.OVERLOAD, _overload_message(load))
         stops = list(TripStop.objects.filter(trip=current))
-        by_address = {s.delivery_address_id: s for s in stops if s.delivery_address_id}
-        by_partner = {s.partner_id: s for s in stops if not s.delivery_address_id}
+        # One stop per place: the client and the address as written (two address records with the same text, or
+        # a shipment without one going to the client's own address, are one door).
+        by_place = {(s.partner_id, _place_key(s.address)): s for s in stops}
         next_seq = max((s.sequence for s in stops), default=0)
         new_stops: list[TripStop] = []
         placed: list[tuple[Shipment, TripStop]] = []
         for s in rows:
-            stop = by_address.get(s.delivery_address_id) if s.delivery_address_id else by_partner.get(s.partner_id)
+            place = s.delivery_address if s.delivery_address_id else s.partner
+            key = (s.partner_id, _place_key(place.address or ""))
+            stop = by_place.get(key)
             if stop is None:
                 next_seq += 1
-                place = s.delivery_address if s.delivery_address_id else s.partner
                 stop = TripStop(trip=current, sequence=next_seq, delivery_address_id=s.delivery_address_id,
                                 partner_id=s.partner_id, address=place.address or "",
                                 latitude=place.latitude, longitude=place.longitude)
                 new_stops.append(stop)
-                if s.delivery_address_id:
-                    by_address[s.delivery_address_id] = stop
-                else:
-                    by_partner[s.partner_id] = stop
+                by_place[key] = stop
             placed.append((s, stop))
         TripStop.objects.bulk_create(new_stops)
         TripStopDocument.objects.bulk_create([
@@ -269,6 +268,11 @@ def add_shipments(trip: DeliveryTrip, shipments: Sequence[Shipment], user: Any =
             log_change(current, ChangeLogEntry.Action.CHANGED, user,
                        {"shipments_added": [s.number for s in rows]})
         return new_stops
+
+
+def _place_key(address: str) -> str:
+    """An address as a place: case, spaces and punctuation at the ends do not make another door."""
+    return " ".join(address.lower().replace(",", " ").split()).strip(" .")
 
 
 def _overload_message(load: Load) -> str:

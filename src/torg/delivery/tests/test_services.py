@@ -63,6 +63,18 @@ def test_shipments_to_one_address_share_a_stop_and_without_an_address_a_stop_per
     assert not load.overloaded
 
 
+def test_two_address_records_written_alike_are_one_door(ship: Any, shop: Any, shop_address: Any,
+                                                        trip: DeliveryTrip, logistician: Any) -> None:
+    from torg.catalogs.models import DeliveryAddress
+
+    again = DeliveryAddress.objects.create(partner=shop, address="  lesnaya 1,  Back door. ")
+    other = DeliveryAddress.objects.create(partner=shop, address="Lesnaya 3")
+    a, b, c = ship(shop, 1, shop_address), ship(shop, 1, again), ship(shop, 1, other)
+    services.add_shipments(trip, [a, b, c], logistician)
+    stops = services.stops_of(trip)
+    assert [sorted(x.shipment_id for x in s.documents.all()) for s in stops] == [[a.pk, b.pk], [c.pk]]
+
+
 def test_fill_from_zone_adds_what_waits_there(ship: Any, shop: Any, cafe: Any, shop_address: Any, cafe_address: Any,
                                               centre_zone: Any, trip: DeliveryTrip, logistician: Any) -> None:
     to_shop = ship(shop, 1, shop_address)
@@ -113,7 +125,7 @@ def test_a_shipment_not_posted_is_refused(ship: Any, shop: Any, trip: DeliveryTr
 
 def test_reorder_remove_and_move(ship: Any, shop: Any, cafe: Any, shop_address: Any, cafe_address: Any,
                                  trip: DeliveryTrip, logistician: Any) -> None:
-    a, b, c = ship(shop, 1, shop_address), ship(cafe, 1, cafe_address), ship(cafe, 1)
+    a, b, c = ship(shop, 1, shop_address), ship(cafe, 1, cafe_address), ship(shop, 1)  # (the shop's own address: another door)
     services.add_shipments(trip, [a, b, c], logistician)
     s1, s2, s3 = services.stops_of(trip)
     services.reorder_stops(trip, [s3.pk, s1.pk, s2.pk], logistician)
