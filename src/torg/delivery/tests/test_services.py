@@ -125,7 +125,8 @@ def test_a_shipment_not_posted_is_refused(ship: Any, shop: Any, trip: DeliveryTr
 
 def test_reorder_remove_and_move(ship: Any, shop: Any, cafe: Any, shop_address: Any, cafe_address: Any,
                                  trip: DeliveryTrip, logistician: Any) -> None:
-    a, b, c = ship(shop, 1, shop_address), ship(cafe, 1, cafe_address), ship(shop, 1)  # (the shop's own address: another door)
+    # the third goes to the shop's own address ("Lesnaya 1"): another door than its back door
+    a, b, c = ship(shop, 1, shop_address), ship(cafe, 1, cafe_address), ship(shop, 1)
     services.add_shipments(trip, [a, b, c], logistician)
     s1, s2, s3 = services.stops_of(trip)
     services.reorder_stops(trip, [s3.pk, s1.pk, s2.pk], logistician)
