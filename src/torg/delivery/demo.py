@@ -1,6 +1,7 @@
 """The delivery part of the demo company: two zones, two vehicles (one of a carrier), and today's trip of the
-courier «courier» on route — made from orders released to ship, one stop already delivered and paid in cash
-at the door (with change), so the live board, the couriers' cash and the phone workplace show a working day.
+courier «courier» on route — made from orders released to ship and from orders the manager took this morning for
+delivery (up to five clients) — one stop already delivered and paid in cash at the door (with change), so the live
+board, the couriers' cash and the phone workplace show a working day.
 
 Everything goes through the services, as the logistician and the courier would do it.
 Registered in `torg.catalogs.demo.DEMO_EXTENSIONS` by DeliveryConfig.ready() (after the sales history).
@@ -14,13 +15,23 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.utils import timezone
 
+from torg.catalogs.models import ItemPrice, Partner
 from torg.catalogs.services import save_catalog_entry
 from torg.core.errors import CoreError
 from torg.delivery import courier as door
 from torg.delivery import services
 from torg.delivery.models import Carrier, DeliveryZone, Vehicle
 from torg.sales import services as sales
-from torg.sales.models import OrderBacklogTotal, SalesOrder
+from torg.sales.models import (
+    AgreementKind,
+    AgreementStatus,
+    OrderBacklogTotal,
+    SalesOrder,
+    SalesOrderLine,
+    StageKind,
+    TradeAgreement,
+)
+from torg.stock.models import StockTotal
 
 STOPS = 5
 
@@ -42,7 +53,7 @@ def add_delivery(loader: Any) -> None:
                                capacity_m3=Decimal("3.5"), carrier=carrier), user=logistician)
 
     today = loader.today
-    shipments = _todays_shipments(manager, today)
+    shipments = _todays_shipments(manager, today, loader)
     if not shipments:
         return
     trip = services.create_trip(today, van, courier=courier, user=logistician)
@@ -65,24 +76,65 @@ def add_delivery(loader: Any) -> None:
 add_delivery.demo_label = "delivery"  # type: ignore[attr-defined]
 
 
-def _todays_shipments(user: Any, today: dt.date) -> list[Any]:
-    """Shipments made this morning from orders released to ship, to different clients with an address."""
-    waiting = set(OrderBacklogTotal.objects.filter(quantity__gt=0).values_list("order_id", flat=True))
-    orders = (SalesOrder.objects.filter(pk__in=waiting, delivery_address__isnull=False, posted=True)
-              .order_by("date", "pk"))
+def _todays_shipments(user: Any, today: dt.date, loader: Any) -> list[Any]:
+    """This morning's shipments for the trip: orders released to ship, then orders the manager takes today for
+    delivery (credit terms, stocked goods of the agreement's warehouse at its prices) — one client per stop, clients
+    whose debts stop shipping skipped, as the warehouse would."""
+    rng = loader.rng("delivery")
     shipments: list[Any] = []
     clients: set[int] = set()
     when = timezone.make_aware(dt.datetime(today.year, today.month, today.day, 8, 0))
-    for order in orders:
-        if len(shipments) >= STOPS:
-            break
+
+    def ship(order: SalesOrder) -> None:
         if order.partner_id in clients:
-            continue
+            return
         try:
             made = sales.create_shipments_from_backlog(
                 [sales.Pick(order.pk, ln.code) for ln in order.lines.filter(cancelled=False)], user=user, date=when)
         except CoreError:
-            continue  # awaiting prepayment, over the credit limit: it waits
+            return  # awaiting prepayment, over the credit limit, overdue: it waits
         clients.add(order.partner_id)
-        shipments += made
+        shipments.extend(made)
+        loader.count_doc("shipment")
+
+    waiting = set(OrderBacklogTotal.objects.filter(quantity__gt=0).values_list("order_id", flat=True))
+    for order in SalesOrder.objects.filter(pk__in=waiting, delivery_address__isnull=False, posted=True).order_by("pk"):
+        if len(shipments) < STOPS:
+            ship(order)
+    agreements = [a for a in TradeAgreement.objects.filter(kind=AgreementKind.TYPICAL, status=AgreementStatus.ACTIVE)
+                  .select_related("payment_schedule").order_by("pk")
+                  if a.warehouse_id and a.payment_schedule and {s.kind for s in a.payment_schedule.stages.all()}
+                  == {StageKind.CREDIT}]
+    partners = list(Partner.objects.filter(is_client=True, delivery_addresses__isnull=False).distinct().order_by("pk"))
+    rng.shuffle(partners)
+    for partner in partners:
+        if len(shipments) >= STOPS or not agreements:
+            break
+        if partner.pk in clients:
+            continue
+        order = _order_for_today(partner, rng.choice(agreements), user, today, rng)
+        if order is not None:
+            loader.count_doc("sales order")
+            ship(order)
     return shipments
+
+
+def _order_for_today(partner: Partner, agreement: TradeAgreement, user: Any, today: dt.date, rng: Any
+                     ) -> SalesOrder | None:
+    priced = set(ItemPrice.objects.filter(price_type=agreement.price_type_id).values_list("item_id", flat=True))
+    stocked = [row for row in StockTotal.objects.filter(warehouse_id=agreement.warehouse_id, free__gte=10,
+                                                        item_id__in=priced).values_list("item_id", flat=True)]
+    if len(stocked) < 3:
+        return None
+    lines = [SalesOrderLine(item_id=item, quantity=Decimal(rng.randint(1, 6))) for item in rng.sample(stocked, 3)]
+    when = timezone.make_aware(dt.datetime(today.year, today.month, today.day, 7, rng.randint(0, 59)))
+    order = SalesOrder(organization_id=agreement.organization_id, partner=partner, agreement=agreement,
+                       warehouse_id=agreement.warehouse_id, date=when,
+                       delivery_address=partner.delivery_addresses.order_by("pk").first(), shipment_date=today)
+    try:
+        sales.save_order(order, lines, user=user, post=True)
+        sales.submit_order(order, user=user)
+        sales.release_to_ship(order, user=user)
+    except CoreError:
+        return None
+    return order
