@@ -458,7 +458,8 @@ def confirm_stop(stop: TripStop, *, accepted: Mapping[tuple[int, int], Decimal] 
             "prepaid": _money(due.prepaid), "cash": _money(payment.cash), "card": _money(payment.card),
             "change": _money(change), "credit": _money(credit),
             "advance_kept": _money(sum((s.extra_cash + s.extra_card for s in shares), ZERO)),
-            "released": _money(sum(released.values(), ZERO)), "buyer_contact": payment.buyer_contact,
+            "released": _money(sum((r.amount for r in released.values()), ZERO)),
+            "buyer_contact": payment.buyer_contact,
             "lines": [{"shipment": old.document_id, "line_no": old.line_no, "item": old.item.name,
                        "shipped": str(old.quantity), "accepted": str(new.quantity)}
                       for s in shipments for old, new in pairs[s.pk]],
@@ -502,30 +503,46 @@ def _finalize_shipments(shipments: list[Shipment], pairs: dict[int, list[tuple[S
     return refused
 
 
+@dataclass
+class _Released:
+    """Prepayment of one order made an advance again because its goods were refused at the door."""
+
+    organization_id: int
+    amount: Decimal
+    goods: list[fiscal.RefusedGoods]
+
+
 def _release_refused(shipments: list[Shipment], pairs: dict[int, list[tuple[ShipmentLine, ShipmentLine]]],
-                     user: Any) -> dict[int, Decimal]:
+                     user: Any) -> dict[int, _Released]:
     """Prepayment of the orders whose goods were refused, beyond what they owe now, back to the advance:
-    organization → amount released."""
-    order_ids = sorted({old.order_id for s in shipments for old, new in pairs[s.pk]
-                        if old.order_id and new.quantity != old.quantity})
-    released: dict[int, Decimal] = defaultdict(Decimal)
-    if not order_ids:
+    order → what was released, with the goods refused."""
+    refused: dict[int, list[fiscal.RefusedGoods]] = defaultdict(list)
+    for shipment in shipments:
+        for old, new in pairs[shipment.pk]:
+            if old.order_id and new.quantity != old.quantity:
+                amount = _gross(old, shipment.prices_include_vat) - _gross(new, shipment.prices_include_vat)
+                refused[old.order_id].append(fiscal.RefusedGoods(old.item_id, old.quantity - new.quantity, amount,
+                                                                 old.vat_rate))
+    released: dict[int, _Released] = {}
+    if not refused:
         return released
-    for order in SalesOrder.objects.filter(pk__in=order_ids).order_by("pk"):
+    for order in SalesOrder.objects.filter(pk__in=sorted(refused)).order_by("pk"):
         release = sales.release_prepayment(order, user=user)
         if release is not None:
-            released[order.organization_id] += release.amount
+            released[order.pk] = _Released(order.organization_id, release.amount, refused[order.pk])
     return released
 
 
-def _refund(released: Mapping[int, Decimal], partner_id: int, pay: DoorPayment, key: str, user: Any
+def _refund(released: Mapping[int, _Released], partner_id: int, pay: DoorPayment, key: str, user: Any
             ) -> list[dict[str, Any]]:
-    """Give back what was released, in cash from the courier's cash or to the card."""
+    """Give back what was released, order by order, in cash from the courier's cash or to the card; each refund's
+    receipt returns the prepayment as it was receipted (the refused goods of a 100 % prepayment)."""
     if pay.refund_method not in (PaymentMethod.CASH, PaymentMethod.CARD):
         raise CoreError(ErrorCode.INVALID, _("Give the prepayment back in cash or to the card, or keep it."),
                         fields={"refund_method": [_("Choose cash or card.")]})
     out = []
-    for org_id, amount in sorted(released.items()):
+    for order_id, part in sorted(released.items()):
+        org_id, amount = part.organization_id, part.amount
         if amount <= 0:
             continue
         doc = Refund(organization_id=org_id, partner_id=partner_id, method=pay.refund_method, amount=amount)
@@ -540,9 +557,10 @@ def _refund(released: Mapping[int, Decimal], partner_id: int, pay: DoorPayment, 
                     fields={"refund_method": [_("Not enough cash with you.")]})
         else:
             doc.bank_account = _bank_account(org_id)
-        doc = register_refund(doc, user=user, idempotency_key=f"{key}:{org_id}:refund")
-        out.append({"id": doc.pk, "number": doc.number, "organization": org_id, "method": doc.method,
-                    "amount": _money(doc.amount)})
+        with fiscal.prepayment_returned(order_id=order_id, goods=part.goods):
+            doc = register_refund(doc, user=user, idempotency_key=f"{key}:{order_id}:refund")
+        out.append({"id": doc.pk, "number": doc.number, "organization": org_id, "order": order_id,
+                    "method": doc.method, "amount": _money(doc.amount)})
     return out
 
 

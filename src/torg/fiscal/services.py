@@ -365,15 +365,70 @@ def _handover_receipts(shipment: Any, user: Any) -> list[FiscalReceipt]:
     return _receipts_of_parts([_shipment_part(shipment, lines, needs=True)], user=user)
 
 
+@dataclass(frozen=True)
+class RefusedGoods:
+    """Goods of an order refused before they were handed over, whose prepayment goes back."""
+
+    item_id: int
+    quantity: Decimal
+    amount: Decimal  # with VAT
+    vat_rate: int
+
+
+_RETURNING: ContextVar[tuple[int, tuple[RefusedGoods, ...]] | None] = ContextVar("fiscal_returning", default=None)
+
+
+@contextmanager
+def prepayment_returned(*, order_id: int, goods: Sequence[RefusedGoods]) -> Iterator[None]:
+    """A refund made inside the block pays back the prepayment of these goods of the order (refused at the door):
+    its return receipt says what the order's prepayment receipt said — «предоплата 100 %» naming the goods, or
+    «предоплата» by the order — instead of returning an advance."""
+    token = _RETURNING.set((order_id, tuple(goods)))
+    try:
+        yield
+    finally:
+        _RETURNING.reset(token)
+
+
+def _prepayment_method(order_id: int) -> Method:
+    """What the order's money was receipted as before the handover (the strongest: 100 % over partial)."""
+    methods = set(FiscalReceiptLine.objects.filter(order_id=order_id, method__in=PREPAYMENT_METHODS)
+                  .exclude(receipt__status=ReceiptStatus.CANCELLED).values_list("method", flat=True))
+    for method in (Method.FULL_PREPAYMENT, Method.PREPAYMENT):
+        if int(method) in methods:
+            return method
+    return Method.ADVANCE
+
+
+def _returned_prepayment_event(refund: Any, organization: Organization, cash: Decimal,
+                               buyer_contact: str) -> builder.PrepaymentReturn:
+    returning = _RETURNING.get()
+    plain = builder.PrepaymentReturn(amount=refund.amount, method=Method.ADVANCE, cash=cash,
+                                     electronic=refund.amount - cash, vat_payer=organization.vat_payer,
+                                     buyer_contact=buyer_contact)
+    if returning is None:
+        return plain
+    order_id, refused = returning
+    method = _prepayment_method(order_id)
+    if method == Method.ADVANCE:
+        return plain
+    items = {pk: (name, kind, okei) for pk, name, kind, okei in Item.objects.filter(
+        pk__in={g.item_id for g in refused}).values_list("pk", "name", "kind", "unit__code")}
+    goods = tuple(_goods(items[g.item_id][0], g.quantity, g.amount, g.vat_rate, f"order:{order_id}",
+                         items[g.item_id][1], items[g.item_id][2], g.item_id) for g in refused)
+    if method == Method.FULL_PREPAYMENT and sum((g.amount for g in goods), ZERO) != refund.amount:
+        method = Method.PREPAYMENT  # the goods do not add up to what goes back: by the order, not by the goods
+    return replace(plain, method=method, title=_order_titles([order_id])[order_id], goods=goods)
+
+
 def on_refund_registered(refund: Any, user: Any = None) -> list[FiscalReceipt]:
-    """A return receipt of the advance paid back."""
+    """A return receipt of the advance paid back — or, for goods refused at the door (`prepayment_returned`), of
+    their prepayment as it was receipted."""
     if not _needs_receipt(refund.method, None):
         return []
     organization = _organization(refund.organization_id)
     cash = refund.amount if refund.method == "cash" else ZERO
-    event = builder.PrepaymentReturn(amount=refund.amount, method=Method.ADVANCE, cash=cash,
-                                     electronic=refund.amount - cash, vat_payer=organization.vat_payer,
-                                     buyer_contact=_buyer(refund.partner, None)["buyer_contact"])
+    event = _returned_prepayment_event(refund, organization, cash, _buyer(refund.partner, None)["buyer_contact"])
     return queue_receipts(builder.build(event), organization_id=refund.organization_id,
                           partner_id=refund.partner_id, cash_desk_id=refund.cash_desk_id, refund_id=refund.pk,
                           user=user)

@@ -305,6 +305,9 @@ def test_refusal_of_a_line_after_full_prepayment_with_refund(order: Any, on_rout
     assert (handover.total, handover.prepaid) == (D("1000.00"), D("1000.00"))
     assert returned.refund_id == refund.pk and returned.operation == "sell_return"
     assert (returned.total, returned.electronic) == (D("1000.00"), D("1000.00"))
+    # It returns what the prepayment receipt said: «предоплата 100 %» of the bread, not an advance.
+    assert [(ln.method, ln.item_id, ln.quantity, ln.amount) for ln in returned.lines.all()] == [
+        (int(Method.FULL_PREPAYMENT), bread.pk, D(20), D("1000.00"))]
     # The bread rides back in the vehicle until it is unloaded at the warehouse.
     vehicle = Vehicle.objects.get().warehouse
     assert stock(vehicle, bread) == D(20) and stock(warehouse, bread) == D(80)
@@ -489,3 +492,20 @@ def test_a_cash_refund_beyond_the_couriers_cash_is_refused_in_words(order: Any, 
     stop.refresh_from_db()
     assert stop.status == StopStatus.PENDING and Refund.objects.count() == 0
     assert Shipment.objects.get(pk=shipment.pk).amount == D("2000.00")
+
+
+def test_refusal_after_a_partial_prepayment_returns_the_prepayment_by_the_order(
+        order: Any, on_route: Any, pay_office: Any, courier: Any, bread: Any) -> None:
+    sale = order()
+    pay_office(sale, "1500.00", method=PaymentMethod.CARD)  # «предоплата» (partial) receipted at the office
+    stop = on_route(sale)
+    shipment = Shipment.objects.get(pk=stop.documents.get().shipment_id)
+    accepted = {(shipment.pk, shipment.lines.get(item=bread).line_no): D(0)}
+
+    done = confirm(stop, courier, accepted=accepted, refund_method=PaymentMethod.CARD, card_approval="1")
+
+    assert D(done.result["released"]) == D("500.00") and settled(sale) == (D("1000.00"), D("1000.00"))
+    (returned,) = [r for r in door_receipts(stop) if r.refund_id is not None]
+    lines = list(returned.lines.all())
+    assert {ln.method for ln in lines} == {int(Method.PREPAYMENT)} and returned.total == D("500.00")
+    assert all(ln.name.startswith("Предоплата по заказу") for ln in lines)
