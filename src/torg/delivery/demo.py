@@ -122,8 +122,8 @@ def _todays_shipments(user: Any, today: dt.date, loader: Any) -> list[Any]:
 def _order_for_today(partner: Partner, agreement: TradeAgreement, user: Any, today: dt.date, rng: Any
                      ) -> SalesOrder | None:
     priced = set(ItemPrice.objects.filter(price_type=agreement.price_type_id).values_list("item_id", flat=True))
-    stocked = [row for row in StockTotal.objects.filter(warehouse_id=agreement.warehouse_id, free__gte=10,
-                                                        item_id__in=priced).values_list("item_id", flat=True)]
+    stocked = list(StockTotal.objects.filter(warehouse_id=agreement.warehouse_id, free__gte=10, item_id__in=priced)
+                   .order_by("item_id").values_list("item_id", flat=True))  # in a fixed order: the seed decides
     if len(stocked) < 3:
         return None
     lines = [SalesOrderLine(item_id=item, quantity=Decimal(rng.randint(1, 6))) for item in rng.sample(stocked, 3)]
