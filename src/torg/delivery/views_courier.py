@@ -166,6 +166,19 @@ def _owed(request: HttpRequest, stop: TripStop, wizard: Wizard) -> courier.StopD
         return _go("quantities", stop.pk)
 
 
+def _money_step(request: HttpRequest, pk: int) -> tuple[TripStop, Wizard, courier.StopDue] | HttpResponseRedirect:
+    """What every money screen of a stop starts with: the courier's own stop, still workable, its answers so far and
+    what is owed with them — or where to go instead."""
+    stop = _stop(request, pk)
+    if redirect := _not_workable(stop):
+        return redirect
+    wizard = Wizard(request, stop)
+    owed = _owed(request, stop, wizard)
+    if isinstance(owed, HttpResponseRedirect):
+        return owed
+    return stop, wizard, owed
+
+
 # ================================================================ trips
 @requires(Cap.DELIVERY_COURIER)
 def trips(request: HttpRequest) -> HttpResponse:
@@ -284,13 +297,10 @@ def quantities(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Cap.DELIVERY_COURIER)
 def due(request: HttpRequest, pk: int) -> HttpResponse:
     """What is owed now, per organization; prepayment released by refused goods: keep it, or give it back."""
-    stop = _stop(request, pk)
-    if redirect := _not_workable(stop):
-        return redirect
-    wizard = Wizard(request, stop)
-    owed = _owed(request, stop, wizard)
-    if isinstance(owed, HttpResponseRedirect):
-        return owed
+    step = _money_step(request, pk)
+    if isinstance(step, HttpResponseRedirect):
+        return step
+    stop, wizard, owed = step
     if request.method == "POST":
         choice = request.POST.get("refund", "keep")
         if choice not in REFUND_CHOICES:
@@ -309,13 +319,10 @@ def due(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Cap.DELIVERY_COURIER)
 def pay(request: HttpRequest, pk: int) -> HttpResponse:
     """How the client pays: cash, card, both, or part now and the rest on credit (where the terms allow)."""
-    stop = _stop(request, pk)
-    if redirect := _not_workable(stop):
-        return redirect
-    wizard = Wizard(request, stop)
-    owed = _owed(request, stop, wizard)
-    if isinstance(owed, HttpResponseRedirect):
-        return owed
+    step = _money_step(request, pk)
+    if isinstance(step, HttpResponseRedirect):
+        return step
+    stop, wizard, owed = step
     if owed.due <= 0:
         wizard.update(method=cf.Method.NONE)
         return _go("contact", stop.pk)
@@ -325,15 +332,12 @@ def pay(request: HttpRequest, pk: int) -> HttpResponse:
 @requires(Cap.DELIVERY_COURIER)
 def amount(request: HttpRequest, pk: int, method: str) -> HttpResponse:
     """The money of the chosen way: cash given (the change counted), the card with its approval code, or both."""
-    stop = _stop(request, pk)
     if method not in cf.Method.ALL:
         raise Http404
-    if redirect := _not_workable(stop):
-        return redirect
-    wizard = Wizard(request, stop)
-    owed = _owed(request, stop, wizard)
-    if isinstance(owed, HttpResponseRedirect):
-        return owed
+    step = _money_step(request, pk)
+    if isinstance(step, HttpResponseRedirect):
+        return step
+    stop, wizard, owed = step
     if owed.due <= 0:
         return _go("contact", stop.pk)
     if method == cf.Method.CREDIT and not owed.credit_allowed:
@@ -380,13 +384,10 @@ def amount(request: HttpRequest, pk: int, method: str) -> HttpResponse:
 @requires(Cap.DELIVERY_COURIER)
 def overpay(request: HttpRequest, pk: int) -> HttpResponse:
     """The client gave more than owed: the change back, or the excess kept as the client's advance."""
-    stop = _stop(request, pk)
-    if redirect := _not_workable(stop):
-        return redirect
-    wizard = Wizard(request, stop)
-    owed = _owed(request, stop, wizard)
-    if isinstance(owed, HttpResponseRedirect):
-        return owed
+    step = _money_step(request, pk)
+    if isinstance(step, HttpResponseRedirect):
+        return step
+    stop, wizard, owed = step
     cash, card = wizard.money("cash"), wizard.money("card")
     overpaid = max(cash + card - owed.due, ZERO)
     card_excess = max(card - owed.due, ZERO)
