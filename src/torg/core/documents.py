@@ -467,7 +467,7 @@ def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, retu
         obj._state.db = db.alias
 
 
-_LOCK_SQL: dict[tuple[str, str], tuple[str, list[Any]]] = {}
+_LOCK_SQL: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Any]]] = {}
 
 
 def _row_reader(db: Any, model: type[models.Model], alias: str) -> tuple[list[str], Any]:
@@ -526,18 +526,20 @@ def _load_posting_related(document: Document) -> None:
         field.set_cached_value(document, related)  # type: ignore[union-attr]
 
 
-def _lock_document(model: type[Document], pk: Any) -> tuple[Document, dt.date | None]:
+def _lock_document(model: type[Document], pk: Any,
+                   with_related: tuple[str, ...] = ()) -> tuple[Document, dt.date | None]:
     """The document's current row, locked until the transaction ends (concurrent posting or saving of the
-    same document waits here), with the relations in `posting_related` and the period lock date: one
-    statement, built once per model."""
+    same document waits here), with the relations in `posting_related` (and `with_related`, what the caller
+    reads too) and the period lock date: one statement, built once per model."""
     db = transaction.get_connection()
-    key = (db.vendor, model._meta.label_lower)
+    names = tuple(dict.fromkeys((*model.posting_related, *with_related)))
+    key = (db.vendor, model._meta.label_lower, names)
     cached = _LOCK_SQL.get(key)
     if cached is None:
         qn = db.ops.quote_name
         columns, read = _row_reader(db, model, "d")
         joins, related = [], []
-        for n, name in enumerate(model.posting_related):
+        for n, name in enumerate(names):
             field = model._meta.get_field(name)
             alias = f"r{n}"
             rel_columns, rel_read = _row_reader(db, field.related_model, alias)  # type: ignore[arg-type]
@@ -589,6 +591,13 @@ def service_transaction(*, own_savepoint: bool = False) -> Iterator[None]:
         _IN_SERVICE.reset(token)
 
 
+def lock_document(model: type[Document], pk: Any,
+                  with_related: tuple[str, ...] = ()) -> tuple[Document, dt.date | None]:
+    """Lock a document's row for a service that changes it (see `save_document(locked=...)`): the row as it is,
+    with its `posting_related` and `with_related` relations, and the period lock date, in one statement."""
+    return _lock_document(model, pk, with_related)
+
+
 def _post_in_transaction(document: Document, *, has_stored: bool, previous_date: dt.datetime | None) -> None:
     """Make the registers hold `document.movements()`; the caller holds the document (locked or just created)."""
     movements = list(document.movements())
@@ -617,9 +626,13 @@ def save_document(
     user: Any = None,
     expected_version: int | None = None,
     post: bool = False,
+    locked: tuple[Document, dt.date | None] | None = None,
 ) -> Document:
     """Create or change a document and its lines; re-post it if it was posted; with `post=True` also post it,
     in the same transaction.
+
+    `locked`: the caller already holds the document's row locked in its transaction (`lock_document`), as
+    (the row as it was read, before the caller's changes; the period lock date) — it is not read again.
 
     Refuses: a date on or before the period lock (old or new date), a stale
     `expected_version` (someone saved in between), a posting shortfall, and with `post`
@@ -631,7 +644,7 @@ def save_document(
         document.__dict__.get("_prefetched_objects_cache", {}).pop(
             document.lines.field.remote_field.cache_name, None)  # type: ignore[attr-defined]
     if document.pk:
-        return _save(document, lines, user, expected_version, post)
+        return _save(document, lines, user, expected_version, post, locked)
     # A refused new document keeps no trace of the rolled-back insert: it can be corrected and saved again.
     number, author_id = document.number, document.author_id  # type: ignore[attr-defined]
     try:
@@ -646,11 +659,11 @@ def save_document(
 
 
 def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, expected_version: int | None,
-          post: bool) -> Document:
+          post: bool, locked: tuple[Document, dt.date | None] | None = None) -> Document:
     with service_transaction():
         entries: list[tuple[str, dict[str, Any]]] = []
         if document.pk:
-            current, lock = _lock_document(type(document), document.pk)
+            current, lock = locked if locked is not None else _lock_document(type(document), document.pk)
             if expected_version is not None and current.version != expected_version:
                 raise CoreError(
                     ErrorCode.CONCURRENT_EDIT,
@@ -663,7 +676,10 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
             document.version = current.version + 1
             document.posted = was_posted
             document.updated_at = timezone.now()
-            document.save()
+            # The row is locked and `current` is what it holds: only the columns that differ are written.
+            document.save(update_fields=[f.attname for f in document._meta.concrete_fields
+                                         if not f.primary_key and getattr(document, f.attname)
+                                         != getattr(current, f.attname)] or ["version"])
             if lines is not None:
                 _replace_lines(document, lines, new=False)
             changes = diff_snapshots(before, snapshot(document, with_lines=lines is not None))

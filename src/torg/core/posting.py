@@ -111,10 +111,12 @@ def write_movements(
     changed: dict[Register, set[str]] = {}
     grown: dict[Register, set[str]] = {}
     db = transaction.get_connection()
+    ordered = sorted(set(registers), key=lambda r: (r.lock_order, r.label))
     with db.cursor() as cursor:
-        for register in sorted(set(registers), key=lambda r: (r.lock_order, r.label)):
+        stored = _stored(db, cursor, ordered, ct, document.pk) if has_stored and ordered else {}
+        for register in ordered:
             found, keys, grew = _write_register(db, cursor, register, ct, document.pk,
-                                                by_register.get(register, []), has_stored)
+                                                by_register.get(register, []), stored.get(register, []))
             shortfalls += found
             if keys:
                 changed[register] = keys
@@ -144,27 +146,50 @@ def on_register_written(register: Register, listener: Callable[[models.Model, se
         _LISTENERS[register.label].append((listener, grew_only))
 
 
-def _stored(register: Register, ct: ContentType, doc_id: int) -> list[Movement]:
-    fields = ["line_no", "period", "record_type", *register.dim_attnames, *register.resource_names]
-    rows = register.movement_model.objects.filter(  # type: ignore[attr-defined]
-        recorder_type=ct, recorder_id=doc_id
-    ).values_list(*fields)
-    n_dims = len(register.dimensions)
-    result = []
+def _stored_sql(db: Any, registers: Sequence[Register]) -> tuple[str, int]:
+    """One statement for a document's stored movements in several registers: a part per register, told apart by
+    its first column, dimensions and resources as text padded to the widest register (NULL beyond its own)."""
+    qn = db.ops.quote_name
+    width = max(len(r.dimensions) + len(r.resources) for r in registers)
+    parts = []
+    for n, register in enumerate(registers):
+        values = [f"CAST({qn(c)} AS TEXT)" for c in (*register.dim_attnames, *register.resource_names)]
+        values += ["NULL"] * (width - len(values))
+        parts.append(f"SELECT {n}, line_no, period, record_type, {', '.join(values)} "
+                     f"FROM {qn(register.movement_model._meta.db_table)} WHERE recorder_type_id = %s "
+                     f"AND recorder_id = %s")
+    return " UNION ALL ".join(parts), len(registers)
+
+
+def _stored(db: Any, cursor: Any, registers: Sequence[Register], ct: ContentType,
+            doc_id: int) -> dict[Register, list[Movement]]:
+    """The movements a document has in these registers, read in one statement."""
+    key = ("stored", db.vendor, tuple(r.label for r in registers))
+    sql = _SQL.get(key)
+    if sql is None:
+        sql = _SQL[key] = _stored_sql(db, registers)[0]
+    cursor.execute(sql, [ct.pk, doc_id] * len(registers))
+    rows = cursor.fetchall()
+    convert_period = db.ops.convert_datetimefield_value if db.vendor == "sqlite" else None
+    result: dict[Register, list[Movement]] = defaultdict(list)
     for row in rows:
-        dims = tuple(row[3 : 3 + n_dims])
-        res = tuple(
-            Decimal(str(v)).quantize(r.quantum) for v, r in zip(row[3 + n_dims :], register.resources, strict=True)
-        )
-        result.append(Movement(register, row[1], row[2], dims, res, row[0]))
+        register = registers[row[0]]
+        n_dims = len(register.dimensions)
+        dims = tuple(None if v is None else (int(v) if d.to else v)
+                     for v, d in zip(row[4 : 4 + n_dims], register.dimensions, strict=True))
+        res = tuple(Decimal(v or 0).quantize(r.quantum)
+                    for v, r in zip(row[4 + n_dims : 4 + n_dims + len(register.resources)], register.resources,
+                                    strict=True))
+        period = convert_period(row[2], None, db) if convert_period else row[2]
+        result[register].append(Movement(register, period, int(row[3]), dims, res, row[1]))
     return result
 
 
 def _write_register(
-    db: Any, cursor: Any, register: Register, ct: ContentType, doc_id: int, new: list[Movement], has_stored: bool = True
+    db: Any, cursor: Any, register: Register, ct: ContentType, doc_id: int, new: list[Movement], old: list[Movement]
 ) -> tuple[list[Shortfall], set[str], set[str]]:
-    """Write one register's difference; returns the shortfalls, the keys written and the keys that grew."""
-    old = _stored(register, ct, doc_id) if has_stored else []
+    """Write one register's difference (`old`: what the document has in it); returns the shortfalls, the keys
+    written and the keys that grew."""
     if not old and not new:
         return [], set(), set()
     if old and Counter(m.comparable() for m in old) == Counter(m.comparable() for m in new):

@@ -3,6 +3,7 @@ shipments and advance offsets. Pages, the REST API and the demo loader call thes
 """
 from __future__ import annotations
 
+import copy
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -23,6 +24,7 @@ from torg.core import events
 from torg.core.documents import (
     clean_document,
     link_documents,
+    lock_document,
     log_change,
     post_document,
     save_document,
@@ -665,7 +667,8 @@ def set_order_status(order: SalesOrder, status: str, *, user: Any = None) -> Sal
     if status == OrderStatus.CLOSED:
         return close_order(order, user=user)
     with service_transaction():
-        current = SalesOrder.objects.select_for_update(of=("self",)).select_related("agreement").get(pk=order.pk)
+        current, lock = lock_document(SalesOrder, order.pk, with_related=("agreement",))
+        as_locked = copy.copy(current)  # the row as it is: save_document compares with it instead of reading it
         if current.status == OrderStatus.CLOSED:
             raise CoreError(ErrorCode.INVALID, _("%(doc)s is closed: its status no longer changes.") % {"doc": current})
         if current.deletion_mark:
@@ -683,7 +686,7 @@ def set_order_status(order: SalesOrder, status: str, *, user: Any = None) -> Sal
             check_agreement(current.agreement, current.organization_id, current.partner_id,
                             timezone.localtime(current.date).date())
         _write_under_terms(current, lines, stages, user=user, write=lambda: save_document(
-            current, None, user=user, expected_version=current.version, post=True))
+            current, None, user=user, expected_version=current.version, post=True, locked=(as_locked, lock)))
     order.__dict__.update({k: v for k, v in current.__dict__.items() if not k.startswith("_")})
     return current
 
