@@ -1,17 +1,21 @@
 """Delivery planning: zones, carriers, vehicles, and the trip (задание на перевозку) with its stops.
 
-The trip posts nothing: it is a plan of which shipments a vehicle takes where, in which order."""
+The trip posts nothing: it is a plan of which shipments (to clients) and transfers (to our own warehouses and
+stores) a vehicle takes where, in which order."""
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Any
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from torg.catalogs.models import Catalog, DeliveryAddress, Organization, Partner, Warehouse
 from torg.core.documents import Document
 from torg.sales.models import Shipment
+from torg.stock.models import Transfer
 
 TRIP_NUMBER_PREFIX = "РЛ"
 
@@ -157,13 +161,17 @@ class StopStatus(models.TextChoices):
 
 
 class TripStop(models.Model):
-    """A place the trip calls at: one per delivery address (or per partner for shipments without one)."""
+    """A place the trip calls at: a client's door (one per client and delivery address) or one of our warehouses."""
 
     trip = models.ForeignKey(DeliveryTrip, on_delete=models.CASCADE, related_name="stops")
     sequence = models.PositiveIntegerField(_("No."), default=0)
     delivery_address = models.ForeignKey(DeliveryAddress, null=True, blank=True, on_delete=models.PROTECT,
                                          related_name="+", verbose_name=_("delivery address"))
-    partner = models.ForeignKey(Partner, on_delete=models.PROTECT, related_name="+", verbose_name=_("client"))
+    # A stop is a client's door (their shipments) or one of our warehouses or stores (the transfers to it).
+    partner = models.ForeignKey(Partner, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                verbose_name=_("client"))
+    warehouse = models.ForeignKey(Warehouse, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                  verbose_name=_("receiving warehouse"))
     # Copied when the stop is made: the route sheet shows the address as planned, whatever happens to the catalog.
     address = models.CharField(_("address"), max_length=500, blank=True)
     latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
@@ -182,16 +190,33 @@ class TripStop(models.Model):
         verbose_name = _("trip stop")
         verbose_name_plural = _("trip stops")
         indexes = [models.Index(fields=["trip", "sequence"])]
+        constraints = [models.CheckConstraint(
+            condition=(Q(partner__isnull=False, warehouse__isnull=True)
+                       | Q(partner__isnull=True, warehouse__isnull=False)),
+            name="delivery_stop_client_or_warehouse")]
 
     def __str__(self) -> str:
         return f"{self.sequence}. {self.address}"
 
+    @property
+    def is_transfer(self) -> bool:
+        """The stop delivers transfers to one of our warehouses: no client, no money."""
+        return self.warehouse_id is not None
+
+    @property
+    def recipient(self) -> Any:
+        """Who takes the goods: the client, or our receiving warehouse."""
+        return self.partner if self.partner_id else self.warehouse
+
 
 class TripStopDocument(models.Model):
-    """A shipment delivered at a stop, with its weight and volume as planned."""
+    """A shipment (or a transfer) delivered at a stop, with its weight and volume as planned."""
 
     stop = models.ForeignKey(TripStop, on_delete=models.CASCADE, related_name="documents")
-    shipment = models.ForeignKey(Shipment, on_delete=models.PROTECT, related_name="+", verbose_name=_("shipment"))
+    shipment = models.ForeignKey(Shipment, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("shipment"))
+    transfer = models.ForeignKey(Transfer, null=True, blank=True, on_delete=models.PROTECT, related_name="+",
+                                 verbose_name=_("transfer"))
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+",
                                      verbose_name=_("organization"))
     weight_kg = models.DecimalField(_("weight, kg"), max_digits=12, decimal_places=3, default=Decimal(0))
@@ -201,4 +226,13 @@ class TripStopDocument(models.Model):
         ordering = ["stop", "id"]
         verbose_name = _("document of a stop")
         verbose_name_plural = _("documents of a stop")
-        indexes = [models.Index(fields=["shipment"])]
+        indexes = [models.Index(fields=["shipment"]), models.Index(fields=["transfer"])]
+        constraints = [models.CheckConstraint(
+            condition=(Q(shipment__isnull=False, transfer__isnull=True)
+                       | Q(shipment__isnull=True, transfer__isnull=False)),
+            name="delivery_stop_document_shipment_or_transfer")]
+
+    @property
+    def document(self) -> Any:
+        """The shipment or the transfer delivered."""
+        return self.shipment if self.shipment_id else self.transfer

@@ -1,4 +1,5 @@
-"""Delivery planning use cases: trips, their stops and shipments, capacity, statuses.
+"""Delivery planning use cases: trips, their stops with the shipments and transfers delivered there, capacity,
+statuses.
 
 Every change runs in `service_transaction()`; a refusal raises `CoreError` and leaves nothing written.
 The web pages (and later the API and the courier's phone) call these functions only."""
@@ -27,6 +28,7 @@ from torg.delivery.models import (
     TripStopDocument,
 )
 from torg.sales.models import Shipment, ShipmentLine
+from torg.stock.models import Transfer, TransferLine
 
 ZERO = Decimal(0)
 KG = Decimal("0.001")
@@ -57,11 +59,10 @@ class WaitingShipment:
         return self.shipment.partner.address
 
 
-def shipment_loads(shipment_ids: Iterable[int]) -> dict[int, tuple[Decimal, Decimal]]:
-    """Weight (kg) and volume (m³) of each shipment: its items' weight and volume × quantity. One query."""
-    ids = list(shipment_ids)
+def _loads(line_model: Any, ids: Iterable[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    ids = list(ids)
     loads: dict[int, tuple[Decimal, Decimal]] = {i: (ZERO, ZERO) for i in ids}
-    rows = ShipmentLine.objects.filter(document_id__in=ids).values_list(
+    rows = line_model.objects.filter(document_id__in=ids).values_list(
         "document_id", "quantity", "item__weight_kg", "item__volume_m3")
     for doc_id, qty, weight, volume in rows:
         w, v = loads[doc_id]
@@ -69,13 +70,36 @@ def shipment_loads(shipment_ids: Iterable[int]) -> dict[int, tuple[Decimal, Deci
     return {k: (w.quantize(KG), v.quantize(M3)) for k, (w, v) in loads.items()}
 
 
-def _active_trip_of(shipment_ids: Iterable[int], exclude_trip: int | None = None) -> dict[int, DeliveryTrip]:
-    """The trip that is not done each of the shipments is on."""
-    rows = (TripStopDocument.objects.filter(shipment_id__in=list(shipment_ids))
+def shipment_loads(shipment_ids: Iterable[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    """Weight (kg) and volume (m³) of each shipment: its items' weight and volume × quantity. One query."""
+    return _loads(ShipmentLine, shipment_ids)
+
+
+def transfer_loads(transfer_ids: Iterable[int]) -> dict[int, tuple[Decimal, Decimal]]:
+    """Weight (kg) and volume (m³) of each transfer, as `shipment_loads`."""
+    return _loads(TransferLine, transfer_ids)
+
+
+def _active_trip_of(ids: Iterable[int], exclude_trip: int | None = None, *, field: str = "shipment_id"
+                    ) -> dict[int, DeliveryTrip]:
+    """The trip that is not done each of the shipments (or, with field="transfer_id", transfers) is on."""
+    rows = (TripStopDocument.objects.filter(**{f"{field}__in": list(ids)})
             .exclude(stop__trip__status=TripStatus.DONE).select_related("stop__trip"))
     if exclude_trip is not None:
         rows = rows.exclude(stop__trip_id=exclude_trip)
-    return {row.shipment_id: row.stop.trip for row in rows}
+    return {getattr(row, field): row.stop.trip for row in rows}
+
+
+def _on_active_trips(field: str) -> Any:
+    return TripStopDocument.objects.exclude(stop__trip__status=TripStatus.DONE).filter(
+        **{f"{field}__isnull": False}).values(field)
+
+
+def _dated_by(qs: Any, date: dt.date | None) -> Any:
+    if date is None:
+        return qs
+    end = timezone.make_aware(dt.datetime.combine(date + dt.timedelta(days=1), dt.time.min))
+    return qs.filter(date__lt=end)
 
 
 def waiting_for_delivery(date: dt.date | None = None, zone: DeliveryZone | None = None, *,
@@ -86,15 +110,11 @@ def waiting_for_delivery(date: dt.date | None = None, zone: DeliveryZone | None 
     (or, for a shipment without one, the partner's) lies in the zone's polygon. `without_address`: also
     shipments without a delivery address (delivered to the partner's own address)."""
     qs = (Shipment.objects.filter(posted=True, deletion_mark=False)
-          .exclude(pk__in=TripStopDocument.objects.exclude(stop__trip__status=TripStatus.DONE)
-                   .values("shipment_id"))
+          .exclude(pk__in=_on_active_trips("shipment_id"))
           .select_related("partner", "delivery_address", "organization").order_by("date", "pk"))
     if not without_address:
         qs = qs.filter(delivery_address__isnull=False)
-    if date is not None:
-        end = timezone.make_aware(dt.datetime.combine(date + dt.timedelta(days=1), dt.time.min))
-        qs = qs.filter(date__lt=end)
-    shipments = list(qs)
+    shipments = list(_dated_by(qs, date))
     zones = list(DeliveryZone.objects.filter(deletion_mark=False))
     loads = shipment_loads(s.pk for s in shipments)
     result = []
@@ -106,6 +126,39 @@ def waiting_for_delivery(date: dt.date | None = None, zone: DeliveryZone | None 
             continue
         w, v = loads[s.pk]
         result.append(WaitingShipment(s, w, v, found, lat, lon))
+    return result
+
+
+@dataclass
+class WaitingTransfer:
+    """A posted transfer marked for delivery by our transport, not yet on an active trip."""
+
+    transfer: Transfer
+    weight_kg: Decimal
+    volume_m3: Decimal
+    zone: DeliveryZone | None
+
+    @property
+    def address(self) -> str:
+        return self.transfer.warehouse_to.address
+
+
+def transfers_waiting(date: dt.date | None = None, zone: DeliveryZone | None = None) -> list[WaitingTransfer]:
+    """Posted transfers marked «delivered by our transport», dated on or before `date`, not on a trip that is not
+    done; `zone`: only those whose receiving warehouse lies in the zone's polygon."""
+    qs = (Transfer.objects.filter(posted=True, deletion_mark=False, delivery_needed=True)
+          .exclude(pk__in=_on_active_trips("transfer_id"))
+          .select_related("warehouse_from", "warehouse_to", "organization").order_by("date", "pk"))
+    transfers = list(_dated_by(qs, date))
+    zones = list(DeliveryZone.objects.filter(deletion_mark=False))
+    loads = transfer_loads(t.pk for t in transfers)
+    result = []
+    for t in transfers:
+        found = zone_of(t.warehouse_to.latitude, t.warehouse_to.longitude, zones)
+        if zone is not None and (found is None or found.pk != zone.pk):
+            continue
+        w, v = loads[t.pk]
+        result.append(WaitingTransfer(t, w, v, found))
     return result
 
 
@@ -210,64 +263,94 @@ def _refuse_unless_forming(trip: DeliveryTrip) -> None:
 
 
 def add_shipments(trip: DeliveryTrip, shipments: Sequence[Shipment], user: Any = None) -> list[TripStop]:
-    """Put shipments on the trip: one stop per delivery address (shipments to one address share it; those without
-    an address get a stop per partner at the partner's address), new stops at the end of the route.
+    """Put shipments on the trip (see `add_documents`)."""
+    return add_documents(trip, shipments=shipments, user=user)
 
-    Refuses: a trip that is not being formed; a shipment not posted; a shipment already on a trip that is not done
-    (naming that trip); a load beyond the vehicle's capacity unless the user may overload."""
+
+def add_transfers(trip: DeliveryTrip, transfers: Sequence[Transfer], user: Any = None) -> list[TripStop]:
+    """Put transfers on the trip (see `add_documents`)."""
+    return add_documents(trip, transfers=transfers, user=user)
+
+
+def add_documents(trip: DeliveryTrip, *, shipments: Sequence[Shipment] = (), transfers: Sequence[Transfer] = (),
+                  user: Any = None) -> list[TripStop]:
+    """Put shipments and transfers on the trip, one stop per place, new stops at the end of the route: shipments
+    to one client's address share a stop (those without a delivery address go to the client's own address);
+    transfers go to their receiving warehouse, one stop per warehouse.
+
+    Refuses: a trip that is not being formed; a document not posted; a document already on a trip that is not
+    done (naming that trip); a load beyond the vehicle's capacity unless the user may overload."""
     with service_transaction():
         current = _lock_trip(trip)
         _refuse_unless_forming(current)
-        ids = sorted({s.pk for s in shipments})
-        # The shipments are locked (in key order) so that two trips formed at once cannot both take one of them:
+        # The documents are locked (in key order) so that two trips formed at once cannot both take one of them:
         # the second waits, then sees the first one's stops.
-        rows = list(Shipment.objects.select_for_update(of=("self",)).filter(pk__in=ids)
-                    .select_related("partner", "delivery_address").order_by("pk"))
-        rows.sort(key=lambda s: (s.date, s.pk))
-        not_posted = [s for s in rows if not s.posted or s.deletion_mark]
+        ship_ids = sorted({s.pk for s in shipments})
+        rows = list(Shipment.objects.select_for_update(of=("self",)).filter(pk__in=ship_ids)
+                    .select_related("partner", "delivery_address").order_by("pk")) if ship_ids else []
+        transfer_ids = sorted({t.pk for t in transfers})
+        moved = list(Transfer.objects.select_for_update(of=("self",)).filter(pk__in=transfer_ids)
+                     .select_related("warehouse_to").order_by("pk")) if transfer_ids else []
+        docs: list[Shipment | Transfer] = sorted([*rows, *moved], key=lambda d: (d.date, isinstance(d, Transfer), d.pk))
+        not_posted = [d for d in docs if not d.posted or d.deletion_mark]
         if not_posted:
             raise CoreError(DeliveryError.NOT_POSTED,
-                            _("%(doc)s is not posted: only posted shipments can be delivered.")
+                            _("%(doc)s is not posted: only posted documents can be delivered.")
                             % {"doc": not_posted[0]})
-        busy = _active_trip_of(ids)
+        busy: dict[Any, DeliveryTrip] = {}
+        busy.update({("s", k): v for k, v in _active_trip_of(ship_ids).items()})
+        busy.update({("t", k): v for k, v in _active_trip_of(transfer_ids, field="transfer_id").items()})
         if busy:
-            doc = next(s for s in rows if s.pk in busy)
+            doc = next(d for d in docs if (_kind(d), d.pk) in busy)
             raise CoreError(DeliveryError.ALREADY_ON_TRIP,
                             _("%(doc)s is already on trip No. %(number)s: remove it from that trip first.")
-                            % {"doc": doc, "number": busy[doc.pk].number}, fields={"shipments": [str(doc)]})
-        loads = shipment_loads(ids)
+                            % {"doc": doc, "number": busy[(_kind(doc), doc.pk)].number},
+                            fields={"transfers" if isinstance(doc, Transfer) else "shipments": [str(doc)]})
+        loads = {("s", k): v for k, v in shipment_loads(ship_ids).items()}
+        loads.update({("t", k): v for k, v in transfer_loads(transfer_ids).items()})
         add_kg = sum((w for w, _v in loads.values()), ZERO)
         add_m3 = sum((v for _w, v in loads.values()), ZERO)
         load = load_of(current, add_kg, add_m3)
         if load.overloaded and not has_capability(user, Cap.DELIVERY_OVERLOAD):
             raise CoreError(DeliveryError.OVERLOAD, _overload_message(load))
         stops = list(TripStop.objects.filter(trip=current))
-        # One stop per place: the client and the address as written (two address records with the same text, or
-        # a shipment without one going to the client's own address, are one door).
-        by_place = {(s.partner_id, _place_key(s.address)): s for s in stops}
+        # One stop per place: the client (or our warehouse) and the address as written (two address records with
+        # the same text, or a shipment without one going to the client's own address, are one door).
+        by_place = {(s.partner_id, s.warehouse_id, _place_key(s.address)): s for s in stops}
         next_seq = max((s.sequence for s in stops), default=0)
         new_stops: list[TripStop] = []
-        placed: list[tuple[Shipment, TripStop]] = []
-        for s in rows:
-            place = s.delivery_address if s.delivery_address_id else s.partner
-            key = (s.partner_id, _place_key(place.address or ""))
+        placed: list[TripStopDocument] = []
+        for d in docs:
+            if isinstance(d, Transfer):
+                place: Any = d.warehouse_to
+                partner_id, warehouse_id, address_id = None, d.warehouse_to_id, None
+            else:
+                place = d.delivery_address if d.delivery_address_id else d.partner
+                partner_id, warehouse_id, address_id = d.partner_id, None, d.delivery_address_id
+            key = (partner_id, warehouse_id, _place_key(place.address or ""))
             stop = by_place.get(key)
             if stop is None:
                 next_seq += 1
-                stop = TripStop(trip=current, sequence=next_seq, delivery_address_id=s.delivery_address_id,
-                                partner_id=s.partner_id, address=place.address or "",
+                stop = TripStop(trip=current, sequence=next_seq, delivery_address_id=address_id,
+                                partner_id=partner_id, warehouse_id=warehouse_id, address=place.address or "",
                                 latitude=place.latitude, longitude=place.longitude)
                 new_stops.append(stop)
                 by_place[key] = stop
-            placed.append((s, stop))
+            weight, volume = loads[(_kind(d), d.pk)]
+            placed.append(TripStopDocument(stop=stop, organization_id=d.organization_id, weight_kg=weight,
+                                           volume_m3=volume, **{"transfer" if isinstance(d, Transfer)
+                                                                else "shipment": d}))
         TripStop.objects.bulk_create(new_stops)
-        TripStopDocument.objects.bulk_create([
-            TripStopDocument(stop=stop, shipment=s, organization_id=s.organization_id,
-                             weight_kg=loads[s.pk][0], volume_m3=loads[s.pk][1]) for s, stop in placed])
-        if rows:
-            log_change(current, ChangeLogEntry.Action.CHANGED, user,
-                       {"shipments_added": [s.number for s in rows]})
+        TripStopDocument.objects.bulk_create(placed)
+        for name, kind in (("shipments_added", Shipment), ("transfers_added", Transfer)):
+            numbers = [d.number for d in docs if isinstance(d, kind)]
+            if numbers:
+                log_change(current, ChangeLogEntry.Action.CHANGED, user, {name: numbers})
         return new_stops
+
+
+def _kind(doc: Shipment | Transfer) -> str:
+    return "t" if isinstance(doc, Transfer) else "s"
 
 
 def _place_key(address: str) -> str:
@@ -289,28 +372,40 @@ def _overload_message(load: Load) -> str:
 
 def fill_from_zone(trip: DeliveryTrip, zone: DeliveryZone | None, date: dt.date | None, user: Any = None
                    ) -> list[TripStop]:
-    """Add every shipment waiting for delivery in the zone by the date (see `waiting_for_delivery`)."""
+    """Add every shipment and transfer waiting for delivery in the zone by the date (see `waiting_for_delivery`
+    and `transfers_waiting`)."""
     with service_transaction():
-        waiting = waiting_for_delivery(date, zone)
-        return add_shipments(trip, [w.shipment for w in waiting], user)
+        shipments = [w.shipment for w in waiting_for_delivery(date, zone)]
+        transfers = [w.transfer for w in transfers_waiting(date, zone)]
+        return add_documents(trip, shipments=shipments, transfers=transfers, user=user)
 
 
 def remove_shipment(trip: DeliveryTrip, shipment: Shipment | int, user: Any = None) -> None:
-    """Take a shipment off the trip; a stop left without shipments goes, and the stops after it move up."""
-    shipment_id = shipment if isinstance(shipment, int) else shipment.pk
+    """Take a shipment off the trip; a stop left without documents goes, and the stops after it move up."""
+    _remove(trip, "shipment", shipment if isinstance(shipment, int) else shipment.pk, user)
+
+
+def remove_transfer(trip: DeliveryTrip, transfer: Transfer | int, user: Any = None) -> None:
+    """Take a transfer off the trip, as `remove_shipment`."""
+    _remove(trip, "transfer", transfer if isinstance(transfer, int) else transfer.pk, user)
+
+
+def _remove(trip: DeliveryTrip, field: str, pk: int, user: Any) -> None:
     with service_transaction():
         current = _lock_trip(trip)
         _refuse_unless_forming(current)
-        row = TripStopDocument.objects.filter(stop__trip=current, shipment_id=shipment_id).select_related(
-            "shipment", "stop").first()
+        row = TripStopDocument.objects.filter(stop__trip=current, **{f"{field}_id": pk}).select_related(
+            field, "stop").first()
         if row is None:
-            raise CoreError(DeliveryError.NOT_ON_TRIP, _("The shipment is not on %(trip)s.") % {"trip": current})
+            message = (_("The transfer is not on %(trip)s.") if field == "transfer"
+                       else _("The shipment is not on %(trip)s.")) % {"trip": current}
+            raise CoreError(DeliveryError.NOT_ON_TRIP, message)
         stop = row.stop
         row.delete()
         if not stop.documents.exists():
             stop.delete()
             _renumber(current)
-        log_change(current, ChangeLogEntry.Action.CHANGED, user, {"shipment_removed": row.shipment.number})
+        log_change(current, ChangeLogEntry.Action.CHANGED, user, {f"{field}_removed": row.document.number})
 
 
 def _renumber(trip: DeliveryTrip, order: Sequence[int] | None = None) -> None:
@@ -407,10 +502,11 @@ TRANSITION_SERVICES = {
 
 
 def stops_of(trip: DeliveryTrip) -> list[TripStop]:
-    """The trip's stops in route order with their documents (shipments, organizations) and partners; each stop
-    carries `total_kg` and `total_m3`, the sums of its documents."""
-    stops = list(TripStop.objects.filter(trip=trip).select_related("partner", "delivery_address")
-                 .prefetch_related("documents__shipment", "documents__organization").order_by("sequence", "id"))
+    """The trip's stops in route order with their documents (shipments, transfers, organizations) and recipients
+    (partners, warehouses); each stop carries `total_kg` and `total_m3`, the sums of its documents."""
+    stops = list(TripStop.objects.filter(trip=trip).select_related("partner", "warehouse", "delivery_address")
+                 .prefetch_related("documents__shipment", "documents__transfer", "documents__organization")
+                 .order_by("sequence", "id"))
     for stop in stops:
         documents = stop.documents.all()
         stop.total_kg = sum((d.weight_kg for d in documents), ZERO)  # type: ignore[attr-defined]

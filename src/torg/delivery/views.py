@@ -33,6 +33,7 @@ from torg.delivery.models import (
     Vehicle,
 )
 from torg.sales.models import Shipment
+from torg.stock.models import Transfer
 from torg.web.access import requires
 from torg.web.listing import Column, Filter, ListConfig, render_list
 
@@ -231,13 +232,15 @@ def trip_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if (request.GET.get("zone") or "").isdigit() else None
     day = _parse_day(request.GET.get("day")) or trip.trip_date
     without_address = request.GET.get("without_address") == "1"
-    waiting = services.waiting_for_delivery(day, zone, without_address=without_address) \
-        if trip.is_editable and can_plan else []
+    planning = trip.is_editable and can_plan
+    waiting = services.waiting_for_delivery(day, zone, without_address=without_address) if planning else []
+    waiting_transfers = services.transfers_waiting(day, zone) if planning else []
     points = route_map([(s.latitude, s.longitude, s.address) for s in stops], MAP_WIDTH, MAP_HEIGHT)
     return render(request, "delivery/trip_detail.html", {
         "trip": trip, "form": form, "can_plan": can_plan, "stops": stops, "load": load,
         "bar_percent": min(load.percent or 0, 100),
-        "waiting": waiting, "zones": DeliveryZone.objects.filter(deletion_mark=False),
+        "waiting": waiting, "waiting_transfers": waiting_transfers,
+        "zones": DeliveryZone.objects.filter(deletion_mark=False),
         "zone": zone, "day": day.isoformat(), "without_address": without_address,
         "transitions": [(s, TripStatus(s).label) for s in sorted(TRIP_TRANSITIONS[trip.status])],
         "map_points": points, "map_path": " ".join(f"{p.x},{p.y}" for p in points),
@@ -264,13 +267,15 @@ def _run(request: HttpRequest, action: Callable[[], Any], done: str) -> None:
 @require_POST
 def trip_add(request: HttpRequest, pk: int) -> HttpResponse:
     trip = _trip(pk)
-    ids = [int(i) for i in request.POST.getlist("shipment") if i.isdigit()]
-    if not ids:
-        messages.error(request, _("Tick the shipments to add."))
+    ship_ids = [int(i) for i in request.POST.getlist("shipment") if i.isdigit()]
+    transfer_ids = [int(i) for i in request.POST.getlist("transfer") if i.isdigit()]
+    if not ship_ids and not transfer_ids:
+        messages.error(request, _("Tick the shipments or transfers to add."))
         return _back(trip, request)
-    shipments = list(Shipment.objects.filter(pk__in=ids))
-    _run(request, lambda: services.add_shipments(trip, shipments, request.user),
-         _("Shipments added: %(n)s.") % {"n": len(shipments)})
+    shipments = list(Shipment.objects.filter(pk__in=ship_ids))
+    transfers = list(Transfer.objects.filter(pk__in=transfer_ids))
+    _run(request, lambda: services.add_documents(trip, shipments=shipments, transfers=transfers, user=request.user),
+         _("Documents added: %(n)s.") % {"n": len(shipments) + len(transfers)})
     return _back(trip, request)
 
 
@@ -291,9 +296,13 @@ def trip_fill(request: HttpRequest, pk: int) -> HttpResponse:
 def trip_remove(request: HttpRequest, pk: int) -> HttpResponse:
     trip = _trip(pk)
     shipment = request.POST.get("shipment", "")
+    transfer = request.POST.get("transfer", "")
     if shipment.isdigit():
         _run(request, lambda: services.remove_shipment(trip, int(shipment), request.user),
              _("The shipment is taken off the trip."))
+    elif transfer.isdigit():
+        _run(request, lambda: services.remove_transfer(trip, int(transfer), request.user),
+             _("The transfer is taken off the trip."))
     return _back(trip, request)
 
 
@@ -337,7 +346,7 @@ def route_sheet(request: HttpRequest, pk: int) -> HttpResponse:
     stops = services.stops_of(trip)
     pdf = render_pdf("delivery/route_sheet.html", {
         "trip": trip, "stops": stops, "load": services.load_of(trip),
-        "total_amount": sum((d.shipment.amount for s in stops for d in s.documents.all()), 0)})
+        "total_amount": sum((d.shipment.amount for s in stops for d in s.documents.all() if d.shipment_id), 0)})
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="route-sheet-{trip.pk}.pdf"'
     return response

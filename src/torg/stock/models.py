@@ -205,6 +205,10 @@ class Transfer(StockDocument):
                                        verbose_name=_("from warehouse"))
     warehouse_to = models.ForeignKey(Warehouse, on_delete=models.PROTECT, related_name="+",
                                      verbose_name=_("to warehouse"))
+    # Требуется доставка: the goods go on one of our delivery trips to the receiving warehouse's address.
+    delivery_needed = models.BooleanField(
+        _("delivered by our transport"), default=False,
+        help_text=_("The transfer waits for a delivery trip to the receiving warehouse's address."))
     registers = (Stock,)
 
     class Meta(StockDocument.Meta):

@@ -127,7 +127,7 @@ PURCHASES = _stock_config(
 )
 TRANSFERS = _stock_config(
     key="transfers", model=sm.Transfer, line_model=sm.TransferLine,
-    header_fields=(*DATE_ORG, "warehouse_from", "warehouse_to", "comment"),
+    header_fields=(*DATE_ORG, "warehouse_from", "warehouse_to", "delivery_needed", "comment"),
     line_columns=(LineColumn("item"), LineColumn("quantity", total=True)),
     list_columns=_list_columns(Column("warehouse_from__name", gettext_lazy("From warehouse")),
                                Column("warehouse_to__name", gettext_lazy("To warehouse")), amount=False),

@@ -1,4 +1,5 @@
-"""A small delivery world: a vehicle of 100 kg / 1 m³, two clients with addresses, posted shipments."""
+"""A small delivery world: a vehicle of 100 kg / 1 m³, two clients with addresses, posted shipments, and our store
+that transfers go to."""
 from __future__ import annotations
 
 import datetime as dt
@@ -12,6 +13,7 @@ from torg.conftest import moment
 from torg.core.permissions import Role
 from torg.delivery.models import DeliveryZone, Vehicle
 from torg.sales.models import Shipment, ShipmentLine
+from torg.stock.models import Transfer, TransferLine
 
 D = Decimal
 DAY = dt.date(2026, 3, 10)
@@ -94,5 +96,27 @@ def ship(organization: Organization, warehouse: Warehouse, heavy: Item) -> Any:
         ShipmentLine.objects.create(document=shipment, line_no=1, item=heavy, quantity=D(qty), price=D(150),
                                     amount=D(qty * 150))
         return shipment
+
+    return make
+
+
+@pytest.fixture
+def store(db: Any) -> Warehouse:
+    """Our retail store in the centre zone: transfers from the central warehouse are delivered there."""
+    return Warehouse.objects.create(name="Store on Tverskaya", is_retail_store=True, address="Tverskaya 7",
+                                    latitude=D("55.76"), longitude=D("37.61"))
+
+
+@pytest.fixture
+def move(organization: Organization, warehouse: Warehouse, store: Warehouse, heavy: Item) -> Any:
+    """A posted transfer of `qty` bottles of water from the central warehouse to the store, for our transport."""
+    def make(qty: int = 1, day: str = "2026-03-09", to: Warehouse | None = None, posted: bool = True,
+             delivery_needed: bool = True) -> Transfer:
+        transfer = Transfer.objects.create(organization=organization, warehouse_from=warehouse,
+                                           warehouse_to=to or store, date=moment(day), posted=posted,
+                                           delivery_needed=delivery_needed,
+                                           number=f"РМ-{Transfer.objects.count() + 1:06d}")
+        TransferLine.objects.create(document=transfer, line_no=1, item=heavy, quantity=D(qty))
+        return transfer
 
     return make

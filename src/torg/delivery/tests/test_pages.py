@@ -107,6 +107,33 @@ def test_route_sheet_is_a_pdf(client: Any, logistician: Any, trip: DeliveryTrip,
     assert response.content.startswith(b"%PDF")
 
 
+def test_transfers_to_our_store_through_the_pages_and_on_the_route_sheet(
+        client: Any, logistician: Any, trip: DeliveryTrip, move: Any, ship: Any, shop: Any, shop_address: Any,
+        store: Any, tmp_path: Any) -> None:
+    import subprocess
+
+    to_store, to_shop = move(2), ship(shop, 1, shop_address)
+    client.force_login(logistician)
+    page = client.get(reverse("delivery:trip_detail", args=[trip.pk]))
+    assert 'id="waiting-transfers"' in page.text and to_store.number in page.text and "Tverskaya 7" in page.text
+    added = client.post(reverse("delivery:trip_add", args=[trip.pk]),
+                        {"transfer": [to_store.pk], "shipment": [to_shop.pk]}, follow=True)
+    assert "Documents added: 2." in added.text
+    assert 'id="waiting-transfers"' not in added.text and "our warehouse" in added.text
+    store_stop = next(s for s in services.stops_of(trip) if s.warehouse_id)
+    assert store_stop.warehouse == store and store_stop.partner is None
+    pdf = client.get(reverse("delivery:route_sheet", args=[trip.pk]))
+    assert pdf.status_code == 200
+    (tmp_path / "sheet.pdf").write_bytes(pdf.content)
+    text = " ".join(subprocess.run(["pdftotext", "-layout", str(tmp_path / "sheet.pdf"), "-"], check=True,
+                                   capture_output=True, text=True).stdout.split())
+    # (the columns interleave in the text: the number of a document follows its weight)
+    assert "Store on Tverskaya Transfer No." in text and "our warehouse" in text and "Shop on Lesnaya" in text
+    removed = client.post(reverse("delivery:trip_remove", args=[trip.pk]), {"transfer": to_store.pk}, follow=True)
+    assert "The transfer is taken off the trip." in removed.text
+    assert list(TripStopDocument.objects.values_list("shipment_id", "transfer_id")) == [(to_shop.pk, None)]
+
+
 def test_trips_list_filters_by_day_and_status(client: Any, manager: Any, van: Any, logistician: Any) -> None:
     services.create_trip(DAY, van, user=logistician)
     other = services.create_trip(DAY.replace(day=11), van, user=logistician)

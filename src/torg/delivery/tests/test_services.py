@@ -205,3 +205,84 @@ def test_the_trip_page_reads_a_constant_number_of_queries(client: Any, ship: Any
     assert page.status_code == 200
     with django_assert_max_num_queries(15):
         assert client.get(reverse("delivery:route_sheet", args=[trip.pk])).status_code == 200
+
+
+# ------------------------------------------------------------------ transfers to our own warehouses
+def test_transfers_marked_for_delivery_wait_with_their_weight_and_the_store_zone(
+        move: Any, store: Any, warehouse2: Any, centre_zone: Any, north_zone: Any, trip: DeliveryTrip,
+        logistician: Any) -> None:
+    to_store = move(2)
+    move(1, delivery_needed=False)  # carried by the store's own people: not waiting
+    move(1, posted=False)  # not posted: not waiting
+    move(1, day="2026-03-12")  # after the day
+    to_north = move(1, to=warehouse2)  # a warehouse without an address or coordinates: no zone
+    waiting = services.transfers_waiting(DAY)
+    assert [(w.transfer, w.weight_kg, w.volume_m3, w.zone, w.address) for w in waiting] == [
+        (to_store, D("38.000"), D("0.040000"), centre_zone, "Tverskaya 7"), (to_north, D("19.000"), D("0.020000"),
+                                                                             None, "")]
+    assert [w.transfer for w in services.transfers_waiting(DAY, centre_zone)] == [to_store]
+    assert services.transfers_waiting(DAY, north_zone) == []
+    services.add_transfers(trip, [to_store], logistician)
+    assert [w.transfer for w in services.transfers_waiting(DAY)] == [to_north]
+
+
+def test_transfers_to_one_warehouse_share_a_stop_apart_from_the_clients_doors(
+        move: Any, ship: Any, shop: Any, shop_address: Any, store: Any, trip: DeliveryTrip,
+        logistician: Any) -> None:
+    to_shop = ship(shop, 1, shop_address)
+    a, b = move(1), move(2, day="2026-03-08")
+    services.add_documents(trip, shipments=[to_shop], transfers=[a, b], user=logistician)
+    stops = services.stops_of(trip)
+    # in the order the documents were made: the older transfer first
+    assert [(s.sequence, s.address, s.partner, s.warehouse, s.is_transfer, s.recipient) for s in stops] == [
+        (1, "Tverskaya 7", None, store, True, store), (2, "Lesnaya 1, back door", shop, None, False, shop)]
+    assert sorted(d.transfer_id for d in stops[0].documents.all()) == [a.pk, b.pk]
+    assert all(d.shipment_id is None and d.document.number for d in stops[0].documents.all())
+    assert (stops[0].latitude, stops[0].total_kg) == (D("55.76"), D("57.000"))
+    assert services.load_of(trip).weight_kg == D("76.000")
+    entry = ChangeLogEntry.objects.filter(object_id=trip.pk).order_by("pk").last()
+    assert entry is not None and entry.changes == {"transfers_added": [b.number, a.number]}
+
+
+def test_a_transfer_is_refused_when_not_posted_on_another_trip_or_overloading(
+        move: Any, van: Any, trip: DeliveryTrip, logistician: Any, manager: Any) -> None:
+    with pytest.raises(CoreError) as refused:
+        services.add_transfers(trip, [move(1, posted=False)], logistician)
+    assert refused.value.code == DeliveryError.NOT_POSTED and "only posted documents" in refused.value.message
+    transfer = move(1)
+    services.add_transfers(trip, [transfer], logistician)
+    second = services.create_trip(DAY, van, user=logistician)
+    with pytest.raises(CoreError) as refused:
+        services.add_transfers(second, [transfer], logistician)
+    assert refused.value.code == DeliveryError.ALREADY_ON_TRIP and trip.number in refused.value.message
+    assert refused.value.fields == {"transfers": [str(transfer)]}
+    third = services.create_trip(DAY, van, user=manager)
+    with pytest.raises(CoreError) as refused:
+        services.add_transfers(third, [move(6)], manager)  # 114 kg in a van of 100 kg, without the right
+    assert refused.value.code == DeliveryError.OVERLOAD
+    assert not TripStop.objects.filter(trip__in=[second, third]).exists()
+
+
+def test_fill_from_zone_takes_the_transfers_too_and_a_removed_transfer_takes_its_stop(
+        move: Any, ship: Any, shop: Any, shop_address: Any, centre_zone: Any, trip: DeliveryTrip,
+        logistician: Any) -> None:
+    to_shop, to_store = ship(shop, 1, shop_address), move(1)
+    services.fill_from_zone(trip, centre_zone, DAY, logistician)
+    assert [(s.partner_id, s.warehouse_id) for s in services.stops_of(trip)] == [
+        (shop.pk, None), (None, to_store.warehouse_to_id)]
+    services.remove_transfer(trip, to_store, logistician)
+    assert [s.partner_id for s in services.stops_of(trip)] == [shop.pk]
+    assert [w.transfer for w in services.transfers_waiting(DAY)] == [to_store]
+    with pytest.raises(CoreError) as refused:
+        services.remove_transfer(trip, to_store, logistician)
+    assert refused.value.code == DeliveryError.NOT_ON_TRIP and "transfer" in refused.value.message
+    assert TripStopDocument.objects.filter(stop__trip=trip, shipment=to_shop).exists()
+
+
+def test_a_stop_is_a_clients_door_or_our_warehouse_never_both_nor_neither(trip: DeliveryTrip, shop: Any,
+                                                                         store: Any) -> None:
+    from django.db import IntegrityError, transaction
+
+    for partner, warehouse in ((shop, store), (None, None)):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            TripStop.objects.create(trip=trip, sequence=1, partner=partner, warehouse=warehouse)
