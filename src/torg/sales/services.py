@@ -1047,10 +1047,9 @@ def client_debt(organization_id: int, partner_id: int) -> Decimal:
 
 def overdue_debt(organization_id: int, partner_id: int, today: dt.date | None = None) -> Decimal:
     """Debt past its due date (receivables by object and due date)."""
-    from torg.sales.settlements import receivables
+    from torg.sales import settlements
 
-    rows = receivables(organization=organization_id, partner=partner_id, today=today)
-    return sum((r.overdue for r in rows), ZERO)
+    return settlements.overdue_debt(organization_id, partner_id, today or timezone.localdate())
 
 
 def _check_credit(shipment: Shipment, user: Any) -> None:

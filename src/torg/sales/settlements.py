@@ -111,6 +111,38 @@ def _credit_due(stages: dict[int, Sequence[Any]], order_ids: Sequence[int]) -> d
     return result
 
 
+def overdue_debt(organization: int, partner: int, today: dt.date) -> Decimal:
+    """What a client owes an organization past its due dates on `today`, as `receivables` counts it; only the
+    objects it owes on are read (most of the time none, or the order just shipped)."""
+    from torg.sales.models import ClientSettlementsTotal, Shipment
+
+    owed = []
+    for order_id, shipment_id, shipped, paid in (ClientSettlementsTotal.objects
+                                                 .filter(organization_id=organization, partner_id=partner,
+                                                         shipped__gt=F("paid"))
+                                                 .values_list("order_id", "shipment_id", "shipped", "paid")):
+        debt = round_money(shipped) - round_money(paid)
+        if debt > 0:
+            owed.append((order_id, shipment_id, debt))
+    if not owed:
+        return ZERO
+    order_ids = sorted({o for o, _s, _d in owed if o})
+    due = _credit_due(stages_of(order_ids), order_ids) if order_ids else {}
+    without_order = [s for o, s, _d in owed if s and not o]
+    shipments = {s.pk: s for s in Shipment.objects.filter(pk__in=without_order)} if without_order else {}
+    total = ZERO
+    for order_id, shipment_id, debt in owed:
+        due_date = None
+        if order_id:
+            due_date = due.get(order_id)
+        elif shipment_id and shipment_id in shipments:
+            shipment = shipments[shipment_id]
+            due_date = shipment.due_date or timezone.localtime(shipment.date).date()
+        if due_date is not None and due_date < today:
+            total += debt
+    return total
+
+
 # Orders whose payment stages may still wait for money: agreed, not closed, not yet shipped and paid in full.
 PLANNED_STATES = ("awaiting_advance", "ready_to_secure", "awaiting_prepayment", "awaiting_supply", "ready_to_ship",
                   "shipping", "awaiting_payment")

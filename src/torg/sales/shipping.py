@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
+
+from django.db import transaction
 
 from torg.catalogs.models import Item, ItemKind, Warehouse
 from torg.core.money import share_of
@@ -15,16 +18,61 @@ if TYPE_CHECKING:
 ZERO = Decimal(0)
 
 
-def _order_lines(lines: list[Any]) -> dict[tuple[int, int], Any]:
+@dataclass(frozen=True)
+class _OrderLine:
+    """What a shipment's movements need of the order line it ships."""
+
+    quantity: Decimal
+    amount: Decimal
+    securing: str
+    cancelled: bool
+
+
+@dataclass
+class _Known:
+    kinds: dict[int, str]
+    order_based: set[int]
+    order_lines: dict[tuple[int, int], _OrderLine]
+
+
+def _read_known(item_ids: set[int], warehouse_ids: set[int], codes: set[tuple[int, int]]) -> _Known:
+    """The items' kinds, which of the warehouses are order-based, and the order lines shipped: one statement
+    (three parts told apart by their first column, values as text)."""
     from torg.sales.models import SalesOrderLine
 
-    codes = {(ln.order_id, ln.order_line_code) for ln in lines if ln.order_id and ln.order_line_code}
-    if not codes:
-        return {}
-    orders = {o for o, _c in codes}
-    found = SalesOrderLine.objects.filter(document_id__in=orders).only(
-        "document_id", "code", "quantity", "amount", "securing", "cancelled")
-    return {(ln.document_id, ln.code): ln for ln in found if (ln.document_id, ln.code) in codes}
+    db = transaction.get_connection()
+    qn = db.ops.quote_name
+    orders = sorted({o for o, _c in codes})
+    items, warehouses = sorted(item_ids), sorted(w for w in warehouse_ids if w is not None)
+
+    def marks(values: list[Any]) -> str:
+        return ", ".join(["%s"] * len(values))
+
+    parts = [f"SELECT 'k', CAST(id AS TEXT), kind, NULL, NULL, NULL, NULL FROM {qn(Item._meta.db_table)} "
+             f"WHERE id IN ({marks(items)})"]
+    params: list[Any] = list(items)
+    if warehouses:
+        parts.append(f"SELECT 'w', CAST(id AS TEXT), NULL, NULL, NULL, NULL, NULL FROM "
+                     f"{qn(Warehouse._meta.db_table)} WHERE order_based AND id IN ({marks(warehouses)})")
+        params += warehouses
+    if orders:
+        parts.append(f"SELECT 'l', CAST(document_id AS TEXT), CAST(code AS TEXT), CAST(quantity AS TEXT), "
+                     f"CAST(amount AS TEXT), securing, CAST(cancelled AS TEXT) FROM "
+                     f"{qn(SalesOrderLine._meta.db_table)} WHERE document_id IN ({marks(orders)})")
+        params += orders
+    with db.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    known = _Known({}, set(), {})
+    for part, pk, a, quantity, amount, securing, cancelled in rows:
+        if part == "k":
+            known.kinds[int(pk)] = a
+        elif part == "w":
+            known.order_based.add(int(pk))
+        elif (int(pk), int(a)) in codes:
+            known.order_lines[(int(pk), int(a))] = _OrderLine(
+                Decimal(quantity), Decimal(amount), securing, str(cancelled).lower() in ("1", "true", "t"))
+    return known
 
 
 def shipment_movements(shipment: Shipment) -> Iterable[Movement]:
@@ -43,10 +91,9 @@ def shipment_movements(shipment: Shipment) -> Iterable[Movement]:
     shipment.remember_line_count(len(lines))
     if not lines:
         return
-    kinds = dict(Item.objects.filter(pk__in={ln.item_id for ln in lines}).values_list("id", "kind"))
-    warehouse_ids = {ln.warehouse_id or shipment.warehouse_id for ln in lines}
-    order_based = set(Warehouse.objects.filter(pk__in=warehouse_ids, order_based=True).values_list("id", flat=True))
-    order_lines = _order_lines(lines)
+    known = _read_known({ln.item_id for ln in lines}, {ln.warehouse_id or shipment.warehouse_id for ln in lines},
+                        {(ln.order_id, ln.order_line_code) for ln in lines if ln.order_id and ln.order_line_code})
+    kinds, order_based, order_lines = known.kinds, known.order_based, known.order_lines
 
     goods = [ln for ln in lines if kinds.get(ln.item_id) == ItemKind.GOODS]
     wanted: dict[int, Decimal] = {}

@@ -172,7 +172,52 @@ def collect_figures(order_ids: Sequence[int]) -> dict[int, OrderFigures]:
     return figures
 
 
-Loaded = tuple[Any, Sequence[Any], Sequence[Any]]  # an order with its lines and payment stages, as saved
+Loaded = tuple[Any, Sequence[Any], Sequence[Any]]
+
+
+def _flag(value: Any) -> bool:
+    return str(value).lower() in ("1", "true", "t")
+
+
+def _day(value: Any) -> dt.date | None:
+    return None if value is None else dt.date.fromisoformat(str(value)[:10])
+
+
+def _read_for_states(order_ids: Sequence[int]) -> dict[int, Loaded]:
+    """What `evaluate` reads of orders, their lines and their payment stages, in one statement (three parts told
+    apart by their first column, values as text); the orders come back as partial instances."""
+    from torg.sales.models import OrderPaymentStage, SalesOrder, SalesOrderLine
+
+    marks = ", ".join(["%s"] * len(order_ids))
+    qn = connection.ops.quote_name
+    sql = (f"SELECT 'o', CAST(id AS TEXT), status, CAST(posted AS TEXT), CAST(amount AS TEXT), "
+           f"CAST(advance_amount AS TEXT), CAST(prepayment_amount AS TEXT), CAST(shipment_date AS TEXT) "
+           f"FROM {qn(SalesOrder._meta.db_table)} WHERE id IN ({marks}) "
+           f"UNION ALL SELECT 'l', CAST(document_id AS TEXT), securing, CAST(cancelled AS TEXT), "
+           f"CAST(quantity AS TEXT), item_kind, NULL, CAST(shipment_date AS TEXT) "
+           f"FROM {qn(SalesOrderLine._meta.db_table)} WHERE document_id IN ({marks}) "
+           f"UNION ALL SELECT 's', CAST(order_id AS TEXT), kind, NULL, CAST(days AS TEXT), NULL, NULL, "
+           f"CAST(due_date AS TEXT) FROM {qn(OrderPaymentStage._meta.db_table)} WHERE order_id IN ({marks})")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, list(order_ids) * 3)
+        rows = cursor.fetchall()
+    orders: dict[int, Any] = {}
+    lines: dict[int, list[Any]] = {}
+    stages: dict[int, list[Any]] = {}
+    for part, pk, a, b, c, d, e, day in rows:
+        pk = int(pk)
+        if part == "o":
+            orders[pk] = SalesOrder(pk=pk, status=a, posted=_flag(b), amount=round_money(Decimal(c)),
+                                    advance_amount=round_money(Decimal(d)),
+                                    prepayment_amount=round_money(Decimal(e)), shipment_date=_day(day))
+        elif part == "l":
+            lines.setdefault(pk, []).append(SalesOrderLine(
+                securing=a, cancelled=_flag(b), quantity=round_quantity(Decimal(c)), item_kind=d,
+                shipment_date=_day(day)))
+        else:
+            stages.setdefault(pk, []).append(OrderPaymentStage(kind=a, days=int(c or 0), due_date=_day(day)))
+    return {pk: (order, lines.get(pk, []), stages.get(pk, [])) for pk, order in orders.items()}
+  # an order with its lines and payment stages, as saved
 
 
 def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] | None = None) -> None:
@@ -190,8 +235,7 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
     loaded = dict(loaded or {})
     missing = [pk for pk in ids if pk not in loaded]
     if missing:
-        for order in SalesOrder.objects.filter(pk__in=missing).prefetch_related("lines", "stages"):
-            loaded[order.pk] = (order, list(order.lines.all()), list(order.stages.all()))
+        loaded.update(_read_for_states(missing))
     figures = collect_figures(ids)
     auto_close: bool | None = None
     rows, closing = [], []
