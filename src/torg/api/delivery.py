@@ -66,12 +66,17 @@ class StopSummaryOut(Schema):
     id: int
     sequence: int
     status: str = Field(..., description="pending, done, failed")
-    client: int
+    kind: Literal["client", "warehouse"] = Field(..., description="A client's door (shipments, money) or one of "
+                                                                  "our warehouses (transfers, no money)")
+    client: int | None
     client_name: str
+    warehouse: int | None = Field(..., description="Our receiving warehouse (kind warehouse)")
+    warehouse_name: str
     address: str
     latitude: Decimal | None
     longitude: Decimal | None
     shipments: list[ShipmentRefOut]
+    transfers: list[ShipmentRefOut]
     done_at: dt.datetime | None
     failure_reason: str
 
@@ -87,7 +92,7 @@ class ContactOut(Schema):
 
 
 class HandoverLineOut(Schema):
-    shipment: int
+    shipment: int = Field(..., description="The shipment (at our own warehouse: the transfer)")
     shipment_title: str
     organization: int
     line_no: int
@@ -128,22 +133,26 @@ class StopOut(Schema):
     trip_number: str
     sequence: int
     status: str
-    client: int
+    kind: Literal["client", "warehouse"]
+    client: int | None
     client_name: str
+    warehouse: int | None
+    warehouse_name: str
     address: str
     address_comment: str = Field(..., description="Entrance, floor, working hours")
     latitude: Decimal | None
     longitude: Decimal | None
     phone: str = Field(..., description="The client's phone")
     contacts: list[ContactOut] = Field(..., description="The contact persons of the stop's orders")
-    lines: list[HandoverLineOut] = Field(..., description="What to hand over (the posted shipments' lines)")
+    lines: list[HandoverLineOut] = Field(..., description="What to hand over (the posted shipments' lines; at our "
+                                                          "own warehouse the posted transfers', without prices)")
     due: DueOut | None = Field(..., description="What is owed now if everything is accepted; null once the stop "
                                                 "is done or failed")
     result: dict[str, Any] = Field(..., description="What the confirmation recorded (empty while pending)")
 
 
 class AcceptedLineIn(InputSchema):
-    shipment: int = Field(..., ge=1, le=MAX_ID)
+    shipment: int = Field(..., ge=1, le=MAX_ID, description="The shipment (at our own warehouse: the transfer)")
     line_no: int = Field(..., ge=1, le=1_000_000)
     quantity: Decimal = Field(..., ge=0, max_digits=17, decimal_places=3,
                               description="What the client accepts, at most what was shipped")
@@ -252,14 +261,23 @@ def trip_summary(trip: DeliveryTrip) -> dict[str, Any]:
             "pending": trip.n_pending, "done": trip.n_done, "failed": trip.n_failed}  # type: ignore[attr-defined]
 
 
+def recipient_out(stop: TripStop) -> dict[str, Any]:
+    """Who takes the goods: the client, or our warehouse."""
+    return {"kind": "warehouse" if stop.is_transfer else "client",
+            "client": stop.partner_id, "client_name": stop.partner.name if stop.partner_id else "",
+            "warehouse": stop.warehouse_id, "warehouse_name": stop.warehouse.name if stop.warehouse_id else ""}
+
+
 def trip_out(trip: DeliveryTrip) -> dict[str, Any]:
-    stops = (TripStop.objects.filter(trip=trip).select_related("partner")
-             .prefetch_related("documents__shipment").order_by("sequence", "id"))
+    stops = (TripStop.objects.filter(trip=trip).select_related("partner", "warehouse")
+             .prefetch_related("documents__shipment", "documents__transfer").order_by("sequence", "id"))
     return {**trip_summary(trip), "stop_list": [
-        {"id": s.pk, "sequence": s.sequence, "status": s.status, "client": s.partner_id, "client_name": s.partner.name,
+        {"id": s.pk, "sequence": s.sequence, "status": s.status, **recipient_out(s),
          "address": s.address, "latitude": s.latitude, "longitude": s.longitude,
          "shipments": [{"id": d.shipment_id, "number": d.shipment.number, "organization": d.organization_id}
-                       for d in s.documents.all()],
+                       for d in s.documents.all() if d.shipment_id],
+         "transfers": [{"id": d.transfer_id, "number": d.transfer.number, "organization": d.organization_id}
+                       for d in s.documents.all() if d.transfer_id],
          "done_at": s.done_at, "failure_reason": s.failure_reason} for s in stops]}
 
 
@@ -283,9 +301,9 @@ def stop_out(stop: TripStop) -> dict[str, Any]:
     address = stop.delivery_address
     return {
         "id": stop.pk, "trip": stop.trip_id, "trip_number": stop.trip.number, "sequence": stop.sequence,
-        "status": stop.status, "client": stop.partner_id, "client_name": stop.partner.name, "address": stop.address,
+        "status": stop.status, **recipient_out(stop), "address": stop.address,
         "address_comment": address.comment if address is not None else "", "latitude": stop.latitude,
-        "longitude": stop.longitude, "phone": stop.partner.phone,
+        "longitude": stop.longitude, "phone": stop.partner.phone if stop.partner_id else "",
         "contacts": [{"name": c.name, "phone": c.phone, "email": c.email} for c in contacts],
         "lines": [{"shipment": ln.shipment_id, "shipment_title": ln.shipment, "organization": ln.organization_id,
                    "line_no": ln.line_no, "order": ln.order_id, "item": ln.item_id, "name": ln.name,
@@ -353,7 +371,8 @@ def _same_confirmation(result: dict[str, Any], payload: ConfirmIn, accepted: dic
     try:
         if Decimal(result.get("cash", "0")) != payload.cash or Decimal(result.get("card", "0")) != payload.card:
             return False
-        stored = {(ln["shipment"], ln["line_no"]): Decimal(ln["accepted"]) for ln in result.get("lines", [])}
+        stored = {(ln.get("shipment") or ln["transfer"], ln["line_no"]): Decimal(ln["accepted"])
+                  for ln in result.get("lines", [])}
     except (ArithmeticError, KeyError, TypeError, ValueError):
         return False
     return all(stored.get(key) == quantity for key, quantity in accepted.items())

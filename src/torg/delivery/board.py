@@ -202,7 +202,7 @@ def _event(stop: TripStop, trip: DeliveryTrip, cash: Decimal, card: Decimal) -> 
     result = stop.result or {}
     return StopEvent(
         stop_id=stop.pk, trip_id=trip.pk, trip_number=trip.number, sequence=stop.sequence, status=stop.status,
-        at=stop.done_at, client=str(stop.partner), address=stop.address,
+        at=stop.done_at, client=str(stop.recipient), address=stop.address,
         courier=person_name(stop.confirmed_by) or result.get("confirmed_by", "") or person_name(trip.courier),
         cash=cash, card=card, credit=_amount(result.get("credit")),
         reason=stop.failure_reason or result.get("reason", ""))
@@ -232,7 +232,7 @@ def board(day: dt.date | None = None) -> Board:
                    .exclude(status=TripStatus.FORMING).select_related("vehicle", "courier"),
                    key=lambda t: (TRIP_ORDER.get(t.status, 9), t.number, t.pk))
     by_id = {t.pk: t for t in trips}
-    stops = list(TripStop.objects.filter(trip_id__in=list(by_id)).select_related("partner", "confirmed_by")
+    stops = list(TripStop.objects.filter(trip_id__in=list(by_id)).select_related("partner", "warehouse", "confirmed_by")
                  .order_by("trip_id", "sequence", "pk")) if by_id else []
     receipts = _receipt_statuses(r for s in stops for r in (s.result or {}).get("receipts") or [])
 

@@ -47,6 +47,7 @@ from torg.sales.models import (
 )
 from torg.stock.models import StockTotal, Transfer, TransferLine
 from torg.stock.services import save_stock_document
+from torg.stock.services import unpost as unpost_stock_document
 
 ZERO = Decimal(0)
 Key = tuple[int | None, int | None]  # a settlement object: (order, None) or (None, shipment without an order)
@@ -81,13 +82,14 @@ def trip_for_courier(user: Any, trip_id: int) -> DeliveryTrip:
 
 
 def stop_for_courier(user: Any, stop_id: int) -> TripStop:
-    return TripStop.objects.select_related("trip", "partner", "delivery_address").get(
+    return TripStop.objects.select_related("trip", "partner", "warehouse", "delivery_address").get(
         pk=stop_id, trip__courier=user, trip__deletion_mark=False)
 
 
 @dataclass(frozen=True)
 class HandoverLine:
-    """A line of a shipment at the stop: what the courier hands over."""
+    """A line of a shipment at the stop: what the courier hands over (at our own warehouse, a line of a transfer:
+    `shipment_id` and `shipment` name the transfer, and there is no price)."""
 
     shipment_id: int
     shipment: str
@@ -113,7 +115,10 @@ def _gross(line: ShipmentLine, prices_include_vat: bool) -> Decimal:
 
 
 def handover_lines(stop: TripStop, shipments: list[Shipment] | None = None) -> list[HandoverLine]:
-    """The goods of the stop's posted shipments, by organization and shipment."""
+    """The goods of the stop's posted shipments, by organization and shipment (at our own warehouse: of its
+    posted transfers, without prices)."""
+    if stop.is_transfer:
+        return _transfer_lines(_transfers(stop))
     out = []
     for shipment in shipments if shipments is not None else _shipments(stop):
         if not shipment.posted:
@@ -219,7 +224,11 @@ def stop_due(stop: TripStop, accepted: Mapping[tuple[int, int], Decimal] | None 
              shipments: list[Shipment] | None = None) -> StopDue:
     """What the client owes now at the stop, per organization, if it accepts these quantities ((shipment, line No.)
     → quantity; missing lines: all of it): the debt of the stop's orders and shipments after the handover, less
-    the prepayments and advances that already cover it. A handful of queries, whatever the number of lines."""
+    the prepayments and advances that already cover it. A handful of queries, whatever the number of lines.
+    At our own warehouse nothing is owed; the quantities are checked against what was sent."""
+    if stop.is_transfer:
+        _received(handover_lines(stop), accepted)
+        return StopDue([])
     shipments = [s for s in (shipments if shipments is not None else _shipments(stop)) if s.posted]
     pairs = _accepted_lines(shipments, accepted)
     orgs: dict[int, OrgDue] = {}
@@ -411,7 +420,10 @@ def _replay(stop: TripStop, key: str) -> Confirmation:
 
 
 def _lock_pending(stop: TripStop, key: str) -> TripStop | Confirmation:
-    current = TripStop.objects.select_for_update().select_related("trip__vehicle", "partner").get(pk=stop.pk)
+    # The stop and its trip are locked (not the client or warehouse: outer joins, as a stop has one or the other),
+    # so the trip cannot change status while one of its stops is being confirmed.
+    current = (TripStop.objects.select_for_update(of=("self", "trip"))
+               .select_related("trip__vehicle", "partner", "warehouse").get(pk=stop.pk))
     if current.status != StopStatus.PENDING:
         return _replay(current, key)
     if current.trip.status != TripStatus.ON_ROUTE:
@@ -429,7 +441,9 @@ def confirm_stop(stop: TripStop, *, accepted: Mapping[tuple[int, int], Decimal] 
                  payment: DoorPayment = DoorPayment(), user: Any = None, key: str) -> Confirmation:
     """The client took the goods (all, or the accepted quantities) and paid as `payment` says: record it all in one
     transaction. `key` identifies this confirmation: a retry with it, or another phone confirming the stop, gets
-    the stored result and registers nothing."""
+    the stored result and registers nothing. A stop at our own warehouse is `deliver_transfers`'."""
+    if stop.is_transfer:
+        return deliver_transfers(stop, accepted=accepted, payment=payment, user=user, key=key)
     if not key:
         raise CoreError(ErrorCode.INVALID, _("A confirmation needs its idempotency key."),
                         fields={"key": [_("Required.")]})
@@ -575,8 +589,8 @@ def _register(shares: list[_Share], stop: TripStop, pay: DoorPayment, key: str, 
             if amount + extra <= 0:
                 continue
             purpose = _("Paid at delivery, trip %(trip)s") % {"trip": stop.trip.number}
-            doc = IncomingPayment(organization_id=org_id, partner_id=stop.partner_id, method=method,
-                                  amount=amount + extra)
+            # The stop holds its client: the payment's receipt part names it without reading it again.
+            doc = IncomingPayment(organization_id=org_id, partner=stop.partner, method=method, amount=amount + extra)
             if method == PaymentMethod.CASH:
                 doc.cash_desk = courier_cash_desk(user, org_id)
             else:
@@ -592,10 +606,101 @@ def _register(shares: list[_Share], stop: TripStop, pay: DoorPayment, key: str, 
     return out
 
 
+# ================================================================== a stop at our own warehouse
+def _transfers(stop: TripStop) -> list[Transfer]:
+    lines = Prefetch("lines", queryset=TransferLine.objects.select_related("item__unit"))
+    return list(Transfer.objects.filter(pk__in=TripStopDocument.objects.filter(stop=stop).values("transfer_id"))
+                .prefetch_related(lines).order_by("organization_id", "pk"))
+
+
+def _transfer_lines(transfers: list[Transfer]) -> list[HandoverLine]:
+    return [HandoverLine(t.pk, str(t), t.organization_id, ln.line_no, None, ln.item_id, ln.item.name,
+                         ln.item.unit.name if ln.item.unit_id else "", ln.quantity, ZERO, ZERO)
+            for t in transfers if t.posted for ln in sorted(t.lines.all(), key=lambda x: x.line_no)]
+
+
+def deliver_transfers(stop: TripStop, *, accepted: Mapping[tuple[int, int], Decimal] | None = None,
+                      payment: DoorPayment = DoorPayment(), user: Any = None, key: str) -> Confirmation:
+    """The goods of the transfers to our warehouse are received there (all, or the accepted quantities: (transfer,
+    line No.) → quantity): a transfer with less received is re-posted with what arrived (a wholly refused one is
+    unposted) and the rest rides back in the vehicle's stock. No money changes hands at our own door: a payment is
+    refused. A retry with the same key, or a second phone, gets the stored result."""
+    if not key:
+        raise CoreError(ErrorCode.INVALID, _("A confirmation needs its idempotency key."),
+                        fields={"key": [_("Required.")]})
+    if payment.cash or payment.card:
+        raise CoreError(ErrorCode.INVALID, _("Goods moved to our own warehouse are not paid for: leave the cash and "
+                                             "card amounts empty."),
+                        fields={name: [_("Must be empty at our own warehouse.")]
+                                for name in ("cash", "card") if getattr(payment, name)})
+    with service_transaction():
+        locked = _lock_pending(stop, key)
+        if isinstance(locked, Confirmation):
+            return locked
+        stop = locked
+        transfers = [t for t in _transfers(stop) if t.posted]
+        lines = _transfer_lines(transfers)
+        wanted = {(ln.shipment_id, ln.line_no): ln.quantity for ln in lines}
+        taken = _received(lines, accepted)
+        refused: dict[tuple[int, int, int], Decimal] = defaultdict(Decimal)
+        for transfer in transfers:
+            mine = [ln for ln in lines if ln.shipment_id == transfer.pk]
+            if all(taken[(ln.shipment_id, ln.line_no)] == ln.quantity for ln in mine):
+                continue
+            for ln in mine:
+                refused[(transfer.organization_id, transfer.warehouse_from_id, ln.item_id)] += (
+                    ln.quantity - taken[(ln.shipment_id, ln.line_no)])
+            kept = [TransferLine(line_no=n, item_id=ln.item_id, quantity=taken[(ln.shipment_id, ln.line_no)])
+                    for n, ln in enumerate((ln for ln in mine if taken[(ln.shipment_id, ln.line_no)] > 0), start=1)]
+            if kept:
+                save_stock_document(transfer, kept, user=user, post=True)
+            else:
+                unpost_stock_document(transfer, user=user)
+        returned = _into_vehicle(stop.trip, refused, user)
+        result = {
+            "status": StopStatus.DONE, "key": key, "confirmed_at": timezone.now().isoformat(),
+            "confirmed_by": _who(user), "transfers": [t.pk for t in transfers],
+            "lines": [{"transfer": ln.shipment_id, "line_no": ln.line_no, "item": ln.name,
+                       "shipped": str(wanted[(ln.shipment_id, ln.line_no)]),
+                       "accepted": str(taken[(ln.shipment_id, ln.line_no)])} for ln in lines],
+            "payments": [], "refunds": [], "returned": returned, "receipts": [],
+        }
+        stop.status, stop.done_at, stop.confirmation_key, stop.confirmed_by, stop.result = (
+            StopStatus.DONE, timezone.now(), key, user, result)
+        stop.save(update_fields=["status", "done_at", "confirmation_key", "confirmed_by", "result"])
+    return Confirmation(stop, stop.result)
+
+
+def _received(lines: list[HandoverLine], accepted: Mapping[tuple[int, int], Decimal] | None
+              ) -> dict[tuple[int, int], Decimal]:
+    """(transfer, line No.) → the quantity received; refuses one that is negative, above what was sent, or of a
+    line not delivered here."""
+    errors: dict[str, list[str]] = {}
+    out: dict[tuple[int, int], Decimal] = {}
+    for ln in lines:
+        quantity = ln.quantity if accepted is None else accepted.get((ln.shipment_id, ln.line_no), ln.quantity)
+        name = f"lines.{ln.shipment_id}.{ln.line_no}"
+        if quantity is None or quantity < 0:
+            errors.setdefault(name, []).append(_("The quantity cannot be negative."))
+        elif quantity > ln.quantity:
+            errors.setdefault(name, []).append(
+                _("%(item)s: %(sent)s sent, the warehouse cannot receive %(asked)s.")
+                % {"item": ln.name, "sent": _plain(ln.quantity), "asked": _plain(quantity)})
+        else:
+            out[(ln.shipment_id, ln.line_no)] = quantity
+    for key in accepted or {}:
+        if key not in out and f"lines.{key[0]}.{key[1]}" not in errors:
+            errors.setdefault(f"lines.{key[0]}.{key[1]}", []).append(_("This line is not delivered at this stop."))
+    if errors:
+        raise CoreError(DeliveryError.ABOVE_SHIPPED, _("Check the quantities: %(list)s")
+                        % {"list": " ".join(m for msgs in errors.values() for m in msgs)}, fields=errors)
+    return out
+
+
 # ================================================================== the stop not delivered, the trip's end
 def fail_stop(stop: TripStop, *, reason: str, user: Any = None, key: str) -> Confirmation:
-    """The stop could not be delivered: its shipments are unposted (their orders wait to ship again) and the goods
-    ride back in the vehicle's stock until unloaded."""
+    """The stop could not be delivered: its shipments are unposted (their orders wait to ship again), as are the
+    transfers to our warehouse, and the goods ride back in the vehicle's stock until unloaded."""
     if not reason.strip():
         raise CoreError(ErrorCode.INVALID, _("Say why the stop was not delivered."),
                         fields={"reason": [_("Required.")]})
@@ -614,6 +719,12 @@ def fail_stop(stop: TripStop, *, reason: str, user: Any = None, key: str) -> Con
             for ln in shipment.lines.all():
                 goods[(shipment.organization_id, ln.warehouse_id or shipment.warehouse_id, ln.item_id)] += ln.quantity
             sales.unpost_shipment(shipment, user=user)
+        for transfer in _transfers(stop):
+            if not transfer.posted:
+                continue
+            for ln in transfer.lines.all():
+                goods[(transfer.organization_id, transfer.warehouse_from_id, ln.item_id)] += ln.quantity
+            unpost_stock_document(transfer, user=user)
         returned = _into_vehicle(stop.trip, goods, user)
         result = {"status": StopStatus.FAILED, "key": key, "confirmed_at": timezone.now().isoformat(),
                   "confirmed_by": _who(user), "reason": reason.strip(), "returned": returned,

@@ -1,7 +1,7 @@
 """The delivery part of the demo company: two zones, two vehicles (one of a carrier), and today's trip of the
 courier «courier» on route — made from orders released to ship and from orders the manager took this morning for
-delivery (up to five clients) — one stop already delivered and paid in cash at the door (with change), so the live
-board, the couriers' cash and the phone workplace show a working day.
+delivery (up to five clients), and a transfer of goods to one of our stores — one stop already delivered and paid
+in cash at the door (with change), so the live board, the couriers' cash and the phone workplace show a working day.
 
 Everything goes through the services, as the logistician and the courier would do it.
 Registered in `torg.catalogs.demo.DEMO_EXTENSIONS` by DeliveryConfig.ready() (after the sales history).
@@ -15,7 +15,7 @@ from typing import Any
 from django.contrib.auth.models import User
 from django.utils import timezone
 
-from torg.catalogs.models import ItemPrice, Partner
+from torg.catalogs.models import ItemPrice, Partner, Warehouse
 from torg.catalogs.services import save_catalog_entry
 from torg.core.errors import CoreError
 from torg.delivery import courier as door
@@ -31,7 +31,8 @@ from torg.sales.models import (
     StageKind,
     TradeAgreement,
 )
-from torg.stock.models import StockTotal
+from torg.stock.models import StockTotal, Transfer, TransferLine
+from torg.stock.services import save_stock_document
 
 STOPS = 5
 
@@ -58,6 +59,10 @@ def add_delivery(loader: Any) -> None:
         return
     trip = services.create_trip(today, van, courier=courier, user=logistician)
     services.add_shipments(trip, shipments, logistician)
+    transfer = _store_transfer(shipments[0].warehouse_id, shipments[0].organization_id, logistician, today)
+    if transfer is not None:
+        services.add_transfers(trip, [transfer], logistician)
+        loader.count_doc("transfer")
     services.start_loading(trip, logistician)
     services.send_on_route(trip, logistician)
     loader.count_doc("delivery trip")
@@ -74,6 +79,26 @@ def add_delivery(loader: Any) -> None:
 
 
 add_delivery.demo_label = "delivery"  # type: ignore[attr-defined]
+
+
+def _store_transfer(warehouse_id: int, organization_id: int, user: Any, today: dt.date) -> Transfer | None:
+    """This morning's goods for our nearest store: a few items the trip's warehouse holds plenty of, for our
+    transport."""
+    store = Warehouse.objects.filter(is_retail_store=True, deletion_mark=False).exclude(address="").order_by(
+        "pk").first()
+    rows = list(StockTotal.objects.filter(warehouse_id=warehouse_id, quantity__gte=50, item__deletion_mark=False)
+                .order_by("item_id").values_list("item_id", flat=True)[:3])
+    if store is None or not rows:
+        return None
+    transfer = Transfer(organization_id=organization_id, warehouse_from_id=warehouse_id, warehouse_to=store,
+                        delivery_needed=True, comment="Пополнение витрины",
+                        date=timezone.make_aware(dt.datetime(today.year, today.month, today.day, 7, 30)))
+    try:
+        save_stock_document(transfer, [TransferLine(item_id=item, quantity=Decimal(10)) for item in rows], user=user,
+                            post=True)
+    except CoreError:
+        return None
+    return transfer
 
 
 def _todays_shipments(user: Any, today: dt.date, loader: Any) -> list[Any]:

@@ -143,7 +143,7 @@ def _not_workable(stop: TripStop) -> HttpResponseRedirect | None:
 
 
 def _next_stop(trip: DeliveryTrip) -> TripStop | None:
-    return (TripStop.objects.filter(trip=trip, status=StopStatus.PENDING).select_related("partner")
+    return (TripStop.objects.filter(trip=trip, status=StopStatus.PENDING).select_related("partner", "warehouse")
             .order_by("sequence", "id").first())
 
 
@@ -172,6 +172,8 @@ def _money_step(request: HttpRequest, pk: int) -> tuple[TripStop, Wizard, courie
     stop = _stop(request, pk)
     if redirect := _not_workable(stop):
         return redirect
+    if stop.is_transfer:  # our own warehouse: no money screens
+        return _go("confirm", stop.pk)
     wizard = Wizard(request, stop)
     owed = _owed(request, stop, wizard)
     if isinstance(owed, HttpResponseRedirect):
@@ -231,9 +233,10 @@ def stop(request: HttpRequest, pk: int) -> HttpResponse:
     stop = _stop(request, pk)
     if stop.status == StopStatus.PENDING:
         Wizard(request, stop)  # the confirmation's idempotency key is made when the stop is opened
-    documents = list(stop.documents.select_related("shipment", "organization").order_by("organization_id", "id"))
+    documents = list(stop.documents.select_related("shipment", "transfer__warehouse_from", "organization")
+                     .order_by("organization_id", "id"))
     contacts = list(Contact.objects.filter(partner_id=stop.partner_id, deletion_mark=False)
-                    .exclude(phone="").order_by("name")[:3])
+                    .exclude(phone="").order_by("name")[:3]) if stop.partner_id else []
     lat, lon = stop.latitude, stop.longitude
     maps = {}
     if lat is not None and lon is not None:
@@ -247,7 +250,7 @@ def stop(request: HttpRequest, pk: int) -> HttpResponse:
         "stop": stop, "trip": stop.trip, "documents": documents, "contacts": contacts, "maps": maps,
         "comment": stop.delivery_address.comment if stop.delivery_address_id else "",
         "on_route": stop.trip.status == TripStatus.ON_ROUTE, "pending": stop.status == StopStatus.PENDING,
-        "documents_total": sum((d.shipment.amount for d in documents), ZERO),
+        "documents_total": sum((d.shipment.amount for d in documents if d.shipment_id), ZERO),
     })
 
 
@@ -261,7 +264,7 @@ def goods(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         wizard.set_accepted(None)
         wizard.update(refund="")
-        return _go("due", stop.pk)
+        return _go("confirm" if stop.is_transfer else "due", stop.pk)
     return _page(request, "goods.html", {"stop": stop, "lines": courier.handover_lines(stop)})
 
 
@@ -288,7 +291,7 @@ def quantities(request: HttpRequest, pk: int) -> HttpResponse:
             everything = all(accepted[(ln.shipment_id, ln.line_no)] == ln.quantity for ln in lines)
             wizard.set_accepted(None if everything else accepted)
             wizard.update(refund="")
-            return _go("due", stop.pk)
+            return _go("confirm" if stop.is_transfer else "due", stop.pk)
         return _page(request, "quantities.html", {"stop": stop, "form": form}, status=422)
     form = cf.QuantitiesForm(lines, accepted=wizard.accepted())
     return _page(request, "quantities.html", {"stop": stop, "form": form})
@@ -412,6 +415,8 @@ def contact(request: HttpRequest, pk: int) -> HttpResponse:
     stop = _stop(request, pk)
     if redirect := _not_workable(stop):
         return redirect
+    if stop.is_transfer:  # no receipt at our own warehouse
+        return _go("confirm", stop.pk)
     wizard = Wizard(request, stop)
     if not wizard.data.get("method"):
         return _go("due", stop.pk)
@@ -434,8 +439,8 @@ def contact(request: HttpRequest, pk: int) -> HttpResponse:
 
 def _card_contact(stop: TripStop) -> str:
     """Where the receipt goes when the courier gives no contact: the client card's e-mail, else its phone (the
-    fiscal service's rule)."""
-    return stop.partner.email or stop.partner.phone
+    fiscal service's rule); no receipt at our own warehouse."""
+    return (stop.partner.email or stop.partner.phone) if stop.partner_id else ""
 
 
 def _summary(stop: TripStop, wizard: Wizard, owed: courier.StopDue) -> dict[str, Any]:
@@ -460,7 +465,8 @@ def confirm(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         key = request.POST.get("key", "")
         wizard = Wizard(request, stop)
-        if stop.status == StopStatus.PENDING and (not key or key != wizard.key or not wizard.data.get("method")):
+        answered = stop.is_transfer or wizard.data.get("method")
+        if stop.status == StopStatus.PENDING and (not key or key != wizard.key or not answered):
             messages.error(request, _("The answers given at this stop were lost (the session ended?): go through "
                                       "the stop again."))
             return _go("stop", stop.pk)
@@ -474,7 +480,7 @@ def confirm(request: HttpRequest, pk: int) -> HttpResponse:
     if redirect := _not_workable(stop):
         return redirect
     wizard = Wizard(request, stop)
-    if not wizard.data.get("method"):
+    if not wizard.data.get("method") and not stop.is_transfer:
         return _go("due", stop.pk)
     return _confirm_page(request, stop, wizard)
 

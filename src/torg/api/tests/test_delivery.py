@@ -105,10 +105,11 @@ def test_the_courier_lists_own_trips_and_reads_a_stop(courier_api: Api, on_route
     detail = ok(courier_api.get(f"courier/trips/{trip.pk}"))
     shipment = Shipment.objects.get()
     assert detail["stop_list"] == [{
-        "id": stop.pk, "sequence": 1, "status": "pending", "client": client_partner.pk,
-        "client_name": "Produkty na Lesnoy", "address": "Lesnaya 5, back door", "latitude": None, "longitude": None,
+        "id": stop.pk, "sequence": 1, "status": "pending", "kind": "client", "client": client_partner.pk,
+        "client_name": "Produkty na Lesnoy", "warehouse": None, "warehouse_name": "",
+        "address": "Lesnaya 5, back door", "latitude": None, "longitude": None,
         "shipments": [{"id": shipment.pk, "number": shipment.number, "organization": shipment.organization_id}],
-        "done_at": None, "failure_reason": ""}]
+        "transfers": [], "done_at": None, "failure_reason": ""}]
 
     data = ok(courier_api.get(f"courier/stops/{stop.pk}"))
     assert (data["address"], data["address_comment"], data["status"], data["result"]) == (
@@ -131,6 +132,47 @@ def test_the_due_preview_follows_accepted_quantities_and_writes_nothing(courier_
     assert (preview["goods"], preview["due"], preview["prepaid"]) == ("1400.00", "900.00", "500.00")
     assert preview["organizations"][0]["refused"] == "600.00"
     assert Shipment.objects.get().amount == D("2000.00") and door_payments() == 0
+
+
+def test_a_stop_at_our_warehouse_receives_a_transfer_without_money(courier_api: Api, courier: Any, manager: Any,
+                                                                   organization: Any, warehouse: Any, milk: Any,
+                                                                   stocked: Any) -> None:
+    from torg.catalogs.models import Warehouse
+    from torg.stock.models import StockTotal, Transfer, TransferLine
+    from torg.stock.services import save_stock_document
+
+    store = Warehouse.objects.create(name="Store 2", address="Tverskaya 7", is_retail_store=True)
+    transfer = Transfer(organization=organization, warehouse_from=warehouse, warehouse_to=store,
+                        delivery_needed=True)
+    save_stock_document(transfer, [TransferLine(item=milk, quantity=D(10))], user=manager, post=True)
+    van = Vehicle.objects.create(name="Van", plate="А123ВС77", default_courier=courier)
+    trip = delivery.create_trip(DAY, van, user=manager)
+    delivery.add_transfers(trip, [transfer], manager)
+    delivery.start_loading(trip, manager)
+    delivery.send_on_route(trip, manager)
+    stop = TripStop.objects.get(trip=trip)
+    (summary,) = ok(courier_api.get(f"courier/trips/{trip.pk}"))["stop_list"]
+    assert {k: summary[k] for k in ("kind", "client", "client_name", "warehouse", "warehouse_name", "shipments",
+                                    "transfers")} == {
+        "kind": "warehouse", "client": None, "client_name": "", "warehouse": store.pk, "warehouse_name": "Store 2",
+        "shipments": [], "transfers": [{"id": transfer.pk, "number": transfer.number,
+                                        "organization": organization.pk}]}
+    data = ok(courier_api.get(f"courier/stops/{stop.pk}"))
+    assert (data["kind"], data["phone"], data["due"]["due"]) == ("warehouse", "", "0.00")
+    assert [(ln["shipment"], ln["line_no"], ln["quantity"], ln["amount"]) for ln in data["lines"]] == [
+        (transfer.pk, 1, "10.000", "0.00")]
+    paid = confirm(courier_api, stop, {"cash": "100.00"}, key="store-1")
+    assert paid.status_code == 422 and paid.json()["fields"] == {"cash": ["Must be empty at our own warehouse."]}
+    body = {"lines": [{"shipment": transfer.pk, "line_no": 1, "quantity": "12"}]}
+    above = confirm(courier_api, stop, body, key="store-1")
+    assert above.status_code == 422 and above.json()["code"] == "delivery_above_shipped"
+    assert above.json()["fields"] == {"lines.1.quantity": ["Milk 1L: 10 sent, the warehouse cannot receive 12."]}
+    body = {"lines": [{"shipment": transfer.pk, "line_no": 1, "quantity": "9"}]}
+    answer = ok(confirm(courier_api, stop, body, key="store-1"))
+    assert answer["status"] == "done" and answer["result"]["payments"] == []
+    assert ok(confirm(courier_api, stop, body, key="store-1")) == {**answer, "replay": True}
+    assert StockTotal.objects.get(warehouse=store, item=milk).quantity == D(9)
+    assert StockTotal.objects.get(warehouse=Vehicle.objects.get().warehouse, item=milk).quantity == D(1)
 
 
 # ================================================================ the confirmation

@@ -481,6 +481,47 @@ def test_double_submit_and_another_phone_get_the_stored_result(phone: Client, co
         assert get(other_phone, u(name, stop.pk), status=302) == ""
 
 
+def test_a_stop_at_our_store_receives_transfers_without_money_screens(
+        phone: Client, courier_trip: Any, organization: Any, warehouse: Any, store: Any, milk: Any, bread: Any,
+        logistician: Any) -> None:
+    from torg.stock.models import StockTotal, Transfer, TransferLine
+    from torg.stock.services import save_stock_document
+
+    trip, (client_stop,) = courier_trip(Door(), status=TripStatus.FORMING)
+    transfer = Transfer(organization=organization, warehouse_from=warehouse, warehouse_to=store,
+                        date=moment("2026-03-10", 8), delivery_needed=True)
+    save_stock_document(transfer, [TransferLine(item=milk, quantity=D(10)), TransferLine(item=bread, quantity=D(5))],
+                        user=logistician, post=True)
+    delivery.add_transfers(trip, [transfer], logistician)
+    delivery.start_loading(trip, logistician)
+    delivery.send_on_route(trip, logistician)
+    stop = TripStop.objects.get(trip=trip, warehouse=store)
+    assert "Store on Tverskaya" in get(phone, u("trip", trip.pk))
+    html = get(phone, u("stop", stop.pk))
+    assert "Store on Tverskaya" in html and 'id="our-warehouse"' in html and f"Transfer {transfer.number}" in html
+    assert 'id="contact"' not in html and 'id="hand-over"' in html
+    html = get(phone, u("goods", stop.pk))
+    assert "The warehouse receives all" in html and "Milk 1L" in html
+    # no money screens at our own warehouse
+    for name in ("due", "pay", "overpay", "contact"):
+        assert phone.get(u(name, stop.pk))["Location"] == u("confirm", stop.pk)
+    response = post(phone, u("quantities", stop.pk), {f"q_{transfer.pk}_1": "12", f"q_{transfer.pk}_2": "5"},
+                    status=422)
+    assert "Milk 1L: 10 sent, the warehouse cannot receive 12." in response.content.decode()
+    assert post(phone, u("quantities", stop.pk), {f"q_{transfer.pk}_1": "8", f"q_{transfer.pk}_2": "5"}
+                )["Location"] == u("confirm", stop.pk)
+    html = get(phone, u("confirm", stop.pk))
+    assert "Received at our warehouse" in text(html) and "8 of 10" in text(html) and 'id="money"' not in html
+    key = re.search(r'name="key" value="([0-9a-f]+)"', html).group(1)
+    assert post(phone, u("confirm", stop.pk), {"key": key})["Location"] == u("result", stop.pk)
+    html = get(phone, u("result", stop.pk))
+    assert "Received at our warehouse" in text(html) and "8 of 10" in text(html) and "Back in the vehicle" in html
+    assert 'id="result-money"' not in html and 'id="receipts"' not in html
+    assert re.search(rf'id="next-stop" href="{u("stop", client_stop.pk)}"', html)
+    stored = StockTotal.objects.get(warehouse=store, item=milk).quantity
+    assert stored == D(8) and not IncomingPayment.objects.exists()
+
+
 def test_not_delivered(phone: Client, courier_trip: Any) -> None:
     trip, (stop, second) = courier_trip(Door(), Door())
     get(phone, u("stop", stop.pk))

@@ -28,6 +28,10 @@ def test_the_demo_has_a_trip_on_route_with_a_stop_paid_at_the_door(db: Any) -> N
     assert trip.status == TripStatus.ON_ROUTE and trip.courier.username == "courier"
     stops = list(trip.stops.order_by("sequence"))
     assert len(stops) >= 2
+    # the last stop takes goods to one of our stores: a transfer, no money
+    store = stops[-1]
+    assert store.warehouse is not None and store.warehouse.is_retail_store and store.partner is None
+    assert [d.transfer.warehouse_to for d in store.documents.all()] == [store.warehouse]
     (done,) = [s for s in stops if s.status == StopStatus.DONE]
     assert {s.status for s in stops if s != done} == {StopStatus.PENDING}
     taken = [p for p in done.result["payments"] if p["method"] == PaymentMethod.CASH]
