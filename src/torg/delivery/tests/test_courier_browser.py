@@ -264,3 +264,45 @@ def test_change_is_counted_without_javascript(live_server: Any, browser: Any, co
     screen(page, "24-no-javascript-count")
     tap(page, "#amount-next")
     assert page.inner_text("#overpaid") == "500.00"
+
+
+def test_courier_delivers_goods_to_our_store(live_server: Any, browser: Any, courier_trip: Any, courier: Any,
+                                            organization: Any, warehouse: Any, store: Any, milk: Any, bread: Any,
+                                            logistician: Any) -> None:
+    """A stop at our own store: the goods of a transfer, part of the milk stays in the vehicle; no money screens."""
+    from torg.conftest import moment
+    from torg.delivery import services as delivery
+    from torg.stock.models import StockTotal, Transfer, TransferLine
+    from torg.stock.services import save_stock_document
+
+    trip, _stops = courier_trip(Door(), status=TripStatus.FORMING)
+    transfer = Transfer(organization=organization, warehouse_from=warehouse, warehouse_to=store,
+                        date=moment("2026-03-10", 8), delivery_needed=True)
+    save_stock_document(transfer, [TransferLine(item=milk, quantity=Decimal(10)),
+                                   TransferLine(item=bread, quantity=Decimal(5))], user=logistician, post=True)
+    delivery.add_transfers(trip, [transfer], logistician)
+    delivery.start_loading(trip, logistician)
+    delivery.send_on_route(trip, logistician)
+    stop = TripStop.objects.get(trip=trip, warehouse=store)
+    base = live_server.url
+    phone = browser.new_context(**PHONE, locale="en-US")
+    page = phone.new_page()
+    log_in(page, base, courier.username)
+    page.goto(base + reverse("courier:stop", args=[stop.pk]))
+    assert "Store on Tverskaya" in page.inner_text("#address") and page.locator("#contact").count() == 0
+    screen(page, "30-store-stop")
+    tap(page, "#hand-over")
+    assert page.inner_text("#accept-all") == "The warehouse receives all"
+    screen(page, "31-store-goods")
+    tap(page, "#change-quantities")
+    page.locator(f"input[name=q_{transfer.pk}_1]").fill("8")
+    screen(page, "32-store-quantities")
+    tap(page, "#save-quantities")
+    assert "8 of 10" in page.inner_text("#summary") and page.locator("#money").count() == 0
+    screen(page, "33-store-confirm")
+    tap(page, "#confirm")
+    assert "8 of 10" in page.inner_text("#result-received") and "Milk 1L" in page.inner_text("#returned")
+    screen(page, "34-store-result")
+    assert TripStop.objects.get(pk=stop.pk).status == StopStatus.DONE
+    assert StockTotal.objects.get(warehouse=store, item=milk).quantity == Decimal(8)
+    assert not IncomingPayment.objects.exists()  # the client stop is still to come; nothing paid at the store

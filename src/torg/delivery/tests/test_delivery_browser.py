@@ -1,4 +1,4 @@
-"""The logistician plans a trip in Chromium: ticks waiting shipments, drags the last stop to the top, moves one
+"""The logistician plans a trip in Chromium: ticks waiting shipments and a transfer to our store, drags the last stop to the top, moves one
 back with the arrow button, loads the trip. Screenshots go to settings.SCREENSHOT_DIR / "delivery"."""
 from __future__ import annotations
 
@@ -25,9 +25,11 @@ def shot(page: Any, name: str) -> None:
 
 
 def test_logistician_plans_a_trip(live_server: Any, page: Any, logistician: Any, van: Any, ship: Any, shop: Any,
-                                  cafe: Any, shop_address: Any, cafe_address: Any, centre_zone: Any) -> None:
+                                  cafe: Any, shop_address: Any, cafe_address: Any, centre_zone: Any,
+                                  move: Any) -> None:
     # the third goes to the shop's own address ("Lesnaya 1"), another door than its back door: three stops
     to_shop, to_cafe, no_address = ship(shop, 2, shop_address), ship(cafe, 1, cafe_address), ship(shop, 1)
+    to_store = move(1)  # and goods for our store: a fourth stop, at the end of the route
     cafe.latitude, cafe.longitude = cafe_address.latitude, cafe_address.longitude
     cafe.save()
     trip = services.create_trip(DAY, van, user=logistician)
@@ -38,9 +40,11 @@ def test_logistician_plans_a_trip(live_server: Any, page: Any, logistician: Any,
     shot(page, "01-trip-empty")
     for s in (to_shop, to_cafe, no_address):
         page.check(f"#w-{s.pk}")
+    page.check(f"#wt-{to_store.pk}")
     page.click("#add-shipments")
     page.wait_for_selector("#stop-rows tr.stop-row")
-    assert page.locator("#stop-rows tr.stop-row").count() == 3
+    assert page.locator("#stop-rows tr.stop-row").count() == 4
+    assert "Store on Tverskaya" in page.locator("#stop-rows tr.stop-row").last.inner_text()
     shot(page, "02-trip-with-stops")
 
     first = services.stops_of(trip)[0]
