@@ -30,7 +30,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from torg.core.errors import CoreError, ErrorCode
-from torg.core.models import ChangeLogEntry, DocumentLink, NumberSequence, SystemSettings
+from torg.core.models import ChangeLogEntry, DocumentLink, NumberSequence, SystemSettings, settings_read_once
 from torg.core.posting import write_movements
 from torg.core.registers import Movement, Register
 
@@ -492,13 +492,15 @@ def _row_reader(db: Any, model: type[models.Model], alias: str) -> tuple[list[st
     return [f"{qn(alias)}.{qn(f.column)}" for f in fields], read
 
 
-_RELATED_SQL: dict[tuple[str, str], tuple[str, Any]] = {}
+_RELATED_SQL: dict[tuple[Any, ...], tuple[str, Any]] = {}
 
 
-def _load_posting_related(document: Document) -> None:
+def _load_posting_related(document: Document) -> dt.date | None:
     """Fetch the relations in `posting_related` that the document does not hold yet (a new document built
-    from ids), one plain statement each, so that numbering and movements() find them cached."""
+    from ids), one plain statement each, so that numbering and movements() find them cached; returns the
+    period lock date, read with the first of them (or alone)."""
     db = transaction.get_connection()
+    lock: Any = _NOT_READ
     for name in document.posting_related:
         field = document._meta.get_field(name)
         if field.is_cached(document):  # type: ignore[union-attr]
@@ -508,10 +510,15 @@ def _load_posting_related(document: Document) -> None:
         if value is not None:
             model = field.related_model
             key = (db.vendor, model._meta.label_lower)  # type: ignore[union-attr]
+            with_lock = lock is _NOT_READ
+            key = (*key, with_lock)
             cached = _RELATED_SQL.get(key)
             if cached is None:
                 qn = db.ops.quote_name
                 columns, read = _row_reader(db, model, "r")  # type: ignore[arg-type]
+                if with_lock:
+                    columns = [*columns, f"(SELECT period_lock_date FROM {qn(SystemSettings._meta.db_table)} "
+                                         f"WHERE id = 1)"]
                 cached = _RELATED_SQL[key] = (
                     f"SELECT {', '.join(columns)} FROM {qn(model._meta.db_table)} {qn('r')} "  # type: ignore[union-attr]
                     f"WHERE {qn('r')}.{qn(field.target_field.column)} = %s", read)  # type: ignore[union-attr]
@@ -522,8 +529,14 @@ def _load_posting_related(document: Document) -> None:
             if row is None:
                 raise field.related_model.DoesNotExist(  # type: ignore[union-attr]
                     f"{field.related_model._meta.object_name} #{value} does not exist.")  # type: ignore[union-attr]
+            if with_lock:
+                lock, row = _lock_date_value(row[-1]), row[:-1]
             related = read(row)
         field.set_cached_value(document, related)  # type: ignore[union-attr]
+    return period_lock_date() if lock is _NOT_READ else lock
+
+
+_NOT_READ = object()
 
 
 def _lock_document(model: type[Document], pk: Any,
@@ -585,7 +598,7 @@ def service_transaction(*, own_savepoint: bool = False) -> Iterator[None]:
         return
     token = _IN_SERVICE.set(True)
     try:
-        with transaction.atomic():
+        with settings_read_once(), transaction.atomic():
             yield
     finally:
         _IN_SERVICE.reset(token)
@@ -698,11 +711,11 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
                 _post_in_transaction(document, has_stored=False, previous_date=None)
                 entries.append((ChangeLogEntry.Action.POSTED, {}))
         else:
-            refuse_locked_dates(period_lock_date(), document.date)
+            lock = _load_posting_related(document)
+            refuse_locked_dates(lock, document.date)
             if post:
                 _refuse_deletion_marked(document)
             numbered = bool(document.number)
-            _load_posting_related(document)
             if user is not None and getattr(user, "pk", None):
                 document.author = user
             document.updated_at = timezone.now()

@@ -2,8 +2,11 @@
 system settings, the job queue and API tokens."""
 from __future__ import annotations
 
+import contextvars
 import hashlib
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from django.conf import settings
@@ -52,8 +55,32 @@ class SystemSettings(models.Model):
 
     @classmethod
     def get(cls) -> SystemSettings:
+        """The settings row (made on first need); read once per service call (`settings_read_once`)."""
+        held = _HELD_SETTINGS.get()
+        if held:
+            return held[0]
         obj, _created = cls.objects.get_or_create(pk=1)
+        if held is not None:
+            held.append(obj)
         return obj
+
+
+# Inside one service call the settings are read once: a call that asks several times (a door confirmation asks
+# whether orders close themselves and whether receipts go out at delivery) gets the row it read first.
+_HELD_SETTINGS: contextvars.ContextVar[list[SystemSettings] | None] = contextvars.ContextVar(
+    "torg_held_settings", default=None)
+
+
+@contextmanager
+def settings_read_once() -> Iterator[None]:
+    if _HELD_SETTINGS.get() is not None:  # an inner block of the same call
+        yield
+        return
+    token = _HELD_SETTINGS.set([])
+    try:
+        yield
+    finally:
+        _HELD_SETTINGS.reset(token)
 
 
 class ChangeLogEntry(models.Model):

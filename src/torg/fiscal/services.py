@@ -113,10 +113,20 @@ def _goods(name: str, quantity: Decimal, amount: Decimal, vat_rate: int, referen
 
 
 def _order_titles(order_ids: Iterable[int]) -> dict[int, str]:
-    order_model = apps.get_model("sales", "SalesOrder")
-    return {pk: builder.settlement_title("order", number, timezone.localtime(date).date())
-            for pk, number, date in order_model.objects.filter(pk__in=list(order_ids))
-            .values_list("pk", "number", "date")}
+    """Orders' titles on a receipt; inside `one_receipt` each order's is read once (a number and date do not change
+    while the settlement is collected)."""
+    wanted = list(order_ids)
+    collector = _COLLECTING.get()
+    known = collector.titles if collector is not None else {}
+    missing = [pk for pk in wanted if pk not in known]
+    if missing:
+        order_model = apps.get_model("sales", "SalesOrder")
+        known = {**known, **{pk: builder.settlement_title("order", number, timezone.localtime(date).date())
+                             for pk, number, date in order_model.objects.filter(pk__in=missing)
+                             .values_list("pk", "number", "date")}}
+        if collector is not None:
+            collector.titles.update(known)
+    return {pk: known[pk] for pk in wanted if pk in known}
 
 
 def _receipted_prepayment(order_ids: Iterable[int]) -> set[int]:
@@ -136,6 +146,8 @@ class _Part:
     counterparty_id: int | None
     needs_receipt: bool
     objects: list[builder.SettlementObject] = field(default_factory=list)
+    # Goods still to hand over per order as this part read them (after the documents collected before it).
+    goods_left: dict[int, list[builder.Goods]] | None = None
     handed: list[builder.Goods] = field(default_factory=list)
     allocations: list[tuple[str, Decimal]] = field(default_factory=list)
     cash: Decimal = ZERO
@@ -159,7 +171,8 @@ def _payment_part(payment: Any) -> _Part:
                  _needs_receipt(payment.method, payment.counterparty_id), payment_id=payment.pk,
                  cash_desk_id=payment.cash_desk_id,
                  cash=payment.amount if payment.method == "cash" else ZERO,
-                 electronic=ZERO if payment.method == "cash" else payment.amount)
+                 electronic=ZERO if payment.method == "cash" else payment.amount,
+                 goods_left={pk: goods.get(pk, []) for pk in order_ids})
     for order_id in order_ids:
         shipped, paid = settled.get(order_id, (ZERO, ZERO))
         part.objects.append(builder.SettlementObject(
@@ -203,8 +216,13 @@ def _shipment_part(shipment: Any, lines: list[Any] | None = None, needs: bool | 
     order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
     part = _Part(shipment.organization_id, shipment.partner, shipment.counterparty_id,
                  _shipment_needs_receipt(shipment, order_ids) if needs is None else needs, shipment_id=shipment.pk)
-    items = {pk: (name, kind, okei) for pk, name, kind, okei in Item.objects.filter(
-        pk__in={ln.item_id for ln in lines}).values_list("pk", "name", "kind", "unit__code")}
+    line_item = type(lines[0]).item if lines else None
+    if line_item is not None and all(line_item.is_cached(ln) for ln in lines):  # read with the lines (a courier's)
+        items = {ln.item_id: (ln.item.name, ln.item.kind, ln.item.unit.code if ln.item.unit_id else None)
+                 for ln in lines}
+    else:
+        items = {pk: (name, kind, okei) for pk, name, kind, okei in Item.objects.filter(
+            pk__in={ln.item_id for ln in lines}).values_list("pk", "name", "kind", "unit__code")}
     this: dict[str, Decimal] = defaultdict(Decimal)
     for ln in lines:
         reference = f"order:{ln.order_id}" if ln.order_id else f"shipment:{shipment.pk}"
@@ -246,7 +264,7 @@ def _receipts_of_parts(parts: Sequence[_Part], *, user: Any, buyer_contact: str 
                 objects.setdefault(obj.reference, obj)
         handed = [g for p in group for g in p.handed]
         if handed and len(group) > 1:
-            objects = _goods_before(objects, handed)
+            objects = _goods_before(objects, handed, _goods_left_now(group))
         first = group[0]
         buyer = _buyer(first.partner, next((p.counterparty_id for p in group if p.counterparty_id), None),
                        buyer_contact)
@@ -265,12 +283,25 @@ def _receipts_of_parts(parts: Sequence[_Part], *, user: Any, buyer_contact: str 
     return made
 
 
-def _goods_before(objects: dict[str, builder.SettlementObject],
-                  handed: Sequence[builder.Goods]) -> dict[str, builder.SettlementObject]:
+def _goods_left_now(group: Sequence[_Part]) -> dict[int, list[builder.Goods]]:
+    """Orders' goods still to hand over now, as a part collected after every handover of the group read them
+    (a payment registered once the goods were handed over at the door); none when a handover came later."""
+    last_handover = max((n for n, p in enumerate(group) if p.handed), default=-1)
+    known: dict[int, list[builder.Goods]] = {}
+    for part in group[last_handover + 1:]:
+        known.update(part.goods_left or {})
+    return known
+
+
+def _goods_before(objects: dict[str, builder.SettlementObject], handed: Sequence[builder.Goods],
+                  known_now: dict[int, list[builder.Goods]] | None = None) -> dict[str, builder.SettlementObject]:
     """An order's goods still to hand over as they were before the settlement: those left now plus those handed
-    over in it (a payment read after the shipment of the same settlement saw them already handed)."""
+    over in it (a payment read after the shipment of the same settlement saw them already handed). `known_now`:
+    orders' goods left now that a part already read."""
     order_ids = sorted(int(ref.split(":")[1]) for ref in objects if ref.startswith("order:"))
-    now = _goods_of_orders(order_ids)
+    known_now = known_now or {}
+    missing = [pk for pk in order_ids if pk not in known_now]
+    now = {**known_now, **(_goods_of_orders(missing) if missing else {})}
     out = {}
     for ref, obj in objects.items():
         if not ref.startswith("order:"):
@@ -292,6 +323,7 @@ def _goods_before(objects: dict[str, builder.SettlementObject],
 class _Collector:
     buyer_contact: str
     parts: list[_Part] = field(default_factory=list)
+    titles: dict[int, str] = field(default_factory=dict)
     receipts: list[FiscalReceipt] = field(default_factory=list)
 
 
