@@ -62,7 +62,7 @@ def add_delivery(loader: Any) -> None:
     transfer = _store_transfer(shipments[0].warehouse_id, shipments[0].organization_id, logistician, today)
     if transfer is not None:
         services.add_transfers(trip, [transfer], logistician)
-        loader.count_doc("transfer")
+        loader.count_doc("transfers")
     services.start_loading(trip, logistician)
     services.send_on_route(trip, logistician)
     loader.count_doc("delivery trip")
