@@ -1,5 +1,6 @@
-"""The logistician plans a trip in Chromium: ticks waiting shipments and a transfer to our store, drags the last stop to the top, moves one
-back with the arrow button, loads the trip. Screenshots go to settings.SCREENSHOT_DIR / "delivery"."""
+"""The logistician plans a trip in Chromium: ticks waiting shipments and a transfer to our store, drags the last
+stop to the top, moves one back with the arrow button, loads the trip. Screenshots go to
+settings.SCREENSHOT_DIR / "delivery"."""
 from __future__ import annotations
 
 import os
