@@ -260,3 +260,18 @@ def test_role_that_may_only_look_sees_no_buttons(client: Client, role_user: Any,
     html = client.get(reverse("stock:purchases_edit", args=[doc.pk])).content.decode()
     assert 'value="save"' not in html and 'value="unpost"' not in html
     assert client.post(reverse("stock:purchases_unpost", args=[doc.pk])).status_code == 403
+
+
+def test_a_transfer_marked_for_our_transport_from_the_page(client_sk: Client, organization: Any, warehouse: Any,
+                                                           warehouse2: Any, supplier: Any, milk: Any) -> None:
+    from torg.stock.models import Transfer
+
+    purchase(organization, warehouse, supplier, moment("2025-03-01", 9), [(milk, 10, 60)])
+    page = client_sk.get(reverse("stock:transfers_new")).content.decode()
+    assert 'name="delivery_needed"' in page and "Delivered by our transport" in page
+    data = {"date": "2025-03-10T12:00:00", "organization": organization.pk, "warehouse_from": warehouse.pk,
+            "warehouse_to": warehouse2.pk, "delivery_needed": "on", "comment": "", "action": "save",
+            "lines-0-item": milk.pk, "lines-0-item_text": milk.name, "lines-0-quantity": "4"}
+    assert client_sk.post(reverse("stock:transfers_new"), data).status_code == 302
+    transfer = Transfer.objects.get()
+    assert transfer.delivery_needed and not transfer.posted
