@@ -1,4 +1,4 @@
-"""Pure geometry of delivery planning: which zone a point is in, and the trip drawn as a small map.
+"""Pure geometry of delivery planning: which zone a point is in, and the trip and the zones drawn as small maps.
 
 Points are (latitude, longitude) pairs; at the scale of a city the plane approximation is good enough."""
 from __future__ import annotations
@@ -58,22 +58,51 @@ class MapPoint:
     label: str
 
 
+@dataclass(frozen=True)
+class Frame:
+    """A width × height picture of an area, north up: latitude and longitude to x and y and back (the zone page
+    draws with it, and its script turns a click into a point the same way)."""
+
+    width: int
+    height: int
+    min_lat: float
+    min_lon: float
+    scale: float  # pixels per degree, the same both ways
+    off_x: float
+    off_y: float
+
+    def xy(self, lat: Number, lon: Number) -> tuple[float, float]:
+        return (round(self.off_x + (float(lon) - self.min_lon) * self.scale, 1),
+                round(self.height - self.off_y - (float(lat) - self.min_lat) * self.scale, 1))
+
+    def lat_lon(self, x: float, y: float) -> tuple[float, float]:
+        return (self.min_lat + (self.height - self.off_y - y) / self.scale,
+                self.min_lon + (x - self.off_x) / self.scale)
+
+
+def frame_of(points: Iterable[tuple[Number, Number]], width: int = 600, height: int = 360, margin: int = 24
+             ) -> Frame | None:
+    """The frame that shows all the points with a margin around them; None without points."""
+    known = [(float(lat), float(lon)) for lat, lon in points]
+    if not known:
+        return None
+    lats = [p[0] for p in known]
+    lons = [p[1] for p in known]
+    span_lat = max(lats) - min(lats) or 0.01
+    span_lon = max(lons) - min(lons) or 0.01
+    scale = min((width - 2 * margin) / span_lon, (height - 2 * margin) / span_lat)
+    return Frame(width, height, min(lats), min(lons), scale, (width - span_lon * scale) / 2,
+                 (height - span_lat * scale) / 2)
+
+
 def route_map(points: Sequence[tuple[Number | None, Number | None, str]], width: int = 600, height: int = 360,
               margin: int = 24) -> list[MapPoint]:
     """Stops with coordinates placed on a width × height picture (north up), numbered in route order.
 
     Stops without coordinates keep their number but are not drawn."""
-    known = [(n, float(lat), float(lon), label) for n, (lat, lon, label) in enumerate(points, start=1)
+    known = [(n, lat, lon, label) for n, (lat, lon, label) in enumerate(points, start=1)
              if lat is not None and lon is not None]
-    if not known:
+    frame = frame_of(((lat, lon) for _n, lat, lon, _label in known), width, height, margin)
+    if frame is None:
         return []
-    lats = [p[1] for p in known]
-    lons = [p[2] for p in known]
-    span_lat = max(lats) - min(lats) or 0.01
-    span_lon = max(lons) - min(lons) or 0.01
-    scale = min((width - 2 * margin) / span_lon, (height - 2 * margin) / span_lat)
-    off_x = (width - span_lon * scale) / 2
-    off_y = (height - span_lat * scale) / 2
-    min_lat, min_lon = min(lats), min(lons)
-    return [MapPoint(n, round(off_x + (lon - min_lon) * scale, 1), round(height - off_y - (lat - min_lat) * scale, 1),
-                     label) for n, lat, lon, label in known]
+    return [MapPoint(n, *frame.xy(lat, lon), label) for n, lat, lon, label in known]

@@ -19,7 +19,7 @@ from torg.core.errors import CoreError, ErrorCode
 from torg.core.models import ChangeLogEntry
 from torg.core.permissions import Cap, has_capability
 from torg.delivery.errors import DeliveryError
-from torg.delivery.geometry import zone_of
+from torg.delivery.geometry import Frame, frame_of, zone_of
 from torg.delivery.models import (
     DeliveryTrip,
     DeliveryZone,
@@ -499,6 +499,52 @@ TRANSITION_SERVICES = {
     TripStatus.ON_ROUTE: send_on_route,
     TripStatus.DONE: close_trip,
 }
+
+
+@dataclass
+class ZoneMap:
+    """The zones on a small map with the places deliveries go to (clients' delivery addresses, our warehouses), for
+    drawing a zone's polygon by clicking around the clients it should take."""
+
+    frame: Frame
+    zones: list[dict[str, Any]]  # name, pk, current, points ("x,y x,y …" for an SVG polygon), label_x, label_y
+    places: list[dict[str, Any]]  # x, y, label, kind ("client" / "warehouse"), zone (its name or "")
+
+
+MAP_PLACES = 3000  # the most places drawn: a page stays small even for a large client base
+
+
+def zone_map(current: DeliveryZone | None, width: int = 600, height: int = 420) -> ZoneMap | None:
+    """All zones (the current one marked) and the places with coordinates, in one frame; None when there is
+    nothing with coordinates to show."""
+    from torg.catalogs.models import DeliveryAddress, Warehouse
+
+    zones = [z for z in DeliveryZone.objects.filter(deletion_mark=False).order_by("name")
+             if z.polygon or (current is not None and z.pk == current.pk)]
+    rows = [(a.latitude, a.longitude, f"{a.partner.name}: {a.address}", "client") for a in
+            DeliveryAddress.objects.filter(latitude__isnull=False, longitude__isnull=False, deletion_mark=False,
+                                           partner__deletion_mark=False)
+            .select_related("partner").order_by("pk")[:MAP_PLACES]]
+    rows += [(w.latitude, w.longitude, w.name, "warehouse") for w in
+             Warehouse.objects.filter(latitude__isnull=False, longitude__isnull=False, deletion_mark=False)]
+    frame = frame_of([(lat, lon) for z in zones for lat, lon in z.polygon or []]
+                     + [(lat, lon) for lat, lon, _label, _kind in rows], width, height)
+    if frame is None:
+        return None
+    drawn = []
+    for z in zones:
+        corners = [frame.xy(lat, lon) for lat, lon in z.polygon or []]
+        middle = (round(sum(x for x, _y in corners) / len(corners), 1),
+                  round(sum(y for _x, y in corners) / len(corners), 1)) if corners else (0.0, 0.0)
+        drawn.append({"name": z.name, "pk": z.pk, "current": current is not None and z.pk == current.pk,
+                      "points": " ".join(f"{x},{y}" for x, y in corners), "label_x": middle[0],
+                      "label_y": middle[1]})
+    places = []
+    for lat, lon, label, kind in rows:
+        x, y = frame.xy(lat, lon)
+        found = zone_of(lat, lon, zones)
+        places.append({"x": x, "y": y, "label": label, "kind": kind, "zone": found.name if found else ""})
+    return ZoneMap(frame, drawn, places)
 
 
 def stops_of(trip: DeliveryTrip) -> list[TripStop]:

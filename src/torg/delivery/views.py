@@ -138,6 +138,7 @@ def _catalog_form(request: HttpRequest, page: CatalogPage, obj: Model) -> HttpRe
             field.disabled = True
     return render(request, "delivery/catalog_form.html", {
         "form": form, "obj": obj, "page": page, "can_edit": can_edit,
+        "zone_map": services.zone_map(obj if obj.pk else None) if page.key == "zone" else None,
         "list_url": reverse(f"delivery:{page.key}_list"),
         "action": (reverse(f"delivery:{page.key}_edit", args=[obj.pk]) if obj.pk
                    else reverse(f"delivery:{page.key}_new"))})

@@ -2,6 +2,7 @@
 buttons, remove, statuses), the map, the route sheet PDF, and who may do what."""
 from __future__ import annotations
 
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -42,6 +43,35 @@ def test_catalog_pages_create_and_edit(client: Any, logistician: Any, courier: A
     for name in ("zone_list", "vehicle_list", "carrier_list"):
         assert client.get(reverse(f"delivery:{name}")).status_code == 200
     assert "Gazelle" in client.get(reverse("delivery:vehicle_list")).text
+
+
+def test_the_zone_page_draws_the_zones_and_the_places_deliveries_go_to(
+        client: Any, logistician: Any, manager: Any, centre_zone: Any, north_zone: Any, shop_address: Any,
+        cafe_address: Any, store: Any, django_assert_max_num_queries: Any) -> None:
+    from torg.catalogs.models import DeliveryAddress
+
+    lost = DeliveryAddress.objects.create(partner=shop_address.partner, address="Far away 1", latitude=D("56.50"),
+                                          longitude=D("38.50"))
+    client.force_login(logistician)
+    with django_assert_max_num_queries(12):
+        page = client.get(reverse("delivery:zone_edit", args=[centre_zone.pk])).text
+    assert 'id="zone-svg"' in page and 'data-editable="1"' in page and 'id="zone-clear"' in page
+    assert page.count("<polygon") == 2 and 'id="current-zone"' in page  # North drawn grey, Centre orange
+    # the shop's back door is in the centre (blue), the far address in no zone (red), the store is ours (green)
+    assert re.search(r'fill="#0d6efd"><title>Shop on Lesnaya: Lesnaya 1, back door — Centre</title>', page)
+    assert re.search(r'fill="#dc3545"><title>Shop on Lesnaya: Far away 1</title>', page) and lost.pk
+    assert "<title>Store on Tverskaya</title></rect>" in page
+    # the map's frame keeps every point inside the picture, and a click turns back into the point (to 0.1 px)
+    frame = services.zone_map(centre_zone).frame  # type: ignore[union-attr]
+    for lat, lon in [(56.50, 38.50), (55.70, 37.50), (55.95, 37.70)]:
+        x, y = frame.xy(lat, lon)
+        assert 0 <= x <= frame.width and 0 <= y <= frame.height
+        back = frame.lat_lon(x, y)
+        assert abs(back[0] - lat) < 0.001 and abs(back[1] - lon) < 0.001
+    # who may only look gets the map without the drawing tools
+    client.force_login(manager)
+    page = client.get(reverse("delivery:zone_edit", args=[centre_zone.pk])).text
+    assert 'id="zone-svg"' in page and "data-editable" not in page and 'id="zone-clear"' not in page
 
 
 def test_plan_a_trip_through_the_pages(client: Any, logistician: Any, van: Any, courier: Any, ship: Any, shop: Any,
