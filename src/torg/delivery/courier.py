@@ -203,13 +203,19 @@ def _accepted_lines(shipments: list[Shipment], accepted: Mapping[tuple[int, int]
             new.compute()
             pairs.append((ln, new))
         out[shipment.pk] = pairs
+    _refuse_quantities(errors, accepted, known)
+    return out
+
+
+def _refuse_quantities(errors: dict[str, list[str]], accepted: Mapping[tuple[int, int], Decimal] | None,
+                       known: set[tuple[int, int]]) -> None:
+    """Add a line asked for that is not delivered at the stop, then refuse with every line's words, if any."""
     for key in accepted or {}:
         if key not in known:
             errors.setdefault(f"lines.{key[0]}.{key[1]}", []).append(_("This line is not delivered at this stop."))
     if errors:
         raise CoreError(DeliveryError.ABOVE_SHIPPED, _("Check the quantities: %(list)s")
                         % {"list": " ".join(m for msgs in errors.values() for m in msgs)}, fields=errors)
-    return out
 
 
 def _credit_allowed(keys: Iterable[Key], shipments: list[Shipment]) -> dict[Key, bool]:
@@ -688,12 +694,7 @@ def _received(lines: list[HandoverLine], accepted: Mapping[tuple[int, int], Deci
                 % {"item": ln.name, "sent": _plain(ln.quantity), "asked": _plain(quantity)})
         else:
             out[(ln.shipment_id, ln.line_no)] = quantity
-    for key in accepted or {}:
-        if key not in out and f"lines.{key[0]}.{key[1]}" not in errors:
-            errors.setdefault(f"lines.{key[0]}.{key[1]}", []).append(_("This line is not delivered at this stop."))
-    if errors:
-        raise CoreError(DeliveryError.ABOVE_SHIPPED, _("Check the quantities: %(list)s")
-                        % {"list": " ".join(m for msgs in errors.values() for m in msgs)}, fields=errors)
+    _refuse_quantities(errors, accepted, {(ln.shipment_id, ln.line_no) for ln in lines})
     return out
 
 
