@@ -43,13 +43,13 @@ def enqueue(name: str, payload: dict[str, Any] | None = None, *, unique_key: str
     with the same key that is still queued is not added twice."""
 
     def create() -> None:
-        values = {"name": name, "payload": payload or {}, "run_after": run_after or timezone.now()}
+        job = Job(name=name, payload=payload or {}, run_after=run_after or timezone.now(), unique_key=unique_key)
         if unique_key:
-            # A finished job with the same key frees the key for a new one.
-            Job.objects.filter(unique_key=unique_key).exclude(status=Job.Status.QUEUED).update(unique_key=None)
-            Job.objects.get_or_create(unique_key=unique_key, defaults=values)
+            # One statement: the partial unique index (one queued job per key) makes a second one a no-op, while a
+            # running or finished job with the key does not stop a new one.
+            Job.objects.bulk_create([job], ignore_conflicts=True)
         else:
-            Job.objects.create(**values)
+            job.save()
 
     transaction.on_commit(create)
 
@@ -90,12 +90,15 @@ def run_one(worker: str | None = None) -> Job | None:
         else:
             claimed.status = Job.Status.QUEUED
             claimed.run_after = timezone.now() + dt.timedelta(seconds=min(2 ** claimed.attempts, 3600))
+            if claimed.unique_key and Job.objects.filter(unique_key=claimed.unique_key,
+                                                         status=Job.Status.QUEUED).exists():
+                claimed.unique_key = None  # queued again while it ran: that job does the work; this one retries too
         log.warning("job %s #%s failed (attempt %s): %s", claimed.name, claimed.pk, claimed.attempts, exc)
     else:
         claimed.status = Job.Status.DONE
         claimed.finished_at = timezone.now()
         claimed.last_error = ""
-    claimed.save(update_fields=["status", "finished_at", "last_error", "run_after"])
+    claimed.save(update_fields=["status", "finished_at", "last_error", "run_after", "unique_key"])
     return claimed
 
 

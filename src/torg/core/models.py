@@ -143,7 +143,8 @@ class Job(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     max_attempts = models.PositiveIntegerField(default=8)
     last_error = models.TextField(blank=True)
-    unique_key = models.CharField(max_length=200, null=True, blank=True, unique=True)
+    # One queued job per key (a partial unique index): a running or finished job does not hold its key.
+    unique_key = models.CharField(max_length=200, null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -151,6 +152,8 @@ class Job(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["status", "run_after"])]
+        constraints = [models.UniqueConstraint(fields=["unique_key"], condition=models.Q(status="queued"),
+                                               name="core_job_one_queued_per_key")]
         verbose_name = _("background job")
 
 

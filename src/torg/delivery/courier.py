@@ -426,13 +426,25 @@ def _replay(stop: TripStop, key: str) -> Confirmation:
 
 
 def _lock_pending(stop: TripStop, key: str) -> TripStop | Confirmation:
-    # The stop and its trip are locked (not the client or warehouse: outer joins, as a stop has one or the other),
-    # so the trip cannot change status while one of its stops is being confirmed.
-    current = (TripStop.objects.select_for_update(of=("self", "trip"))
-               .select_related("trip__vehicle", "partner", "warehouse").get(pk=stop.pk))
-    if current.status != StopStatus.PENDING:
+    """Lock the stop and its trip (so the trip cannot change status while one of its stops is being confirmed) and
+    return the stop to confirm — or the stored confirmation when it is no longer pending.
+
+    The lock reads only what may have changed since the caller read the stop (its status, the trip's status); the
+    caller's stop, with the client and trip it read, is used as it is when it still belongs to the same trip and
+    client (a stop of a trip on route is not re-planned), and read again otherwise."""
+    row = (TripStop.objects.select_for_update(of=("self", "trip")).select_related("trip")
+           .only("status", "trip_id", "partner_id", "warehouse_id", "trip__status").get(pk=stop.pk))
+    status, trip_id, partner_id, warehouse_id, trip_status = (row.status, row.trip_id, row.partner_id,
+                                                              row.warehouse_id, row.trip.status)
+    current = stop
+    if (status != StopStatus.PENDING or (trip_id, partner_id, warehouse_id)
+            != (stop.trip_id, stop.partner_id, stop.warehouse_id)):
+        current = TripStop.objects.select_related("trip", "partner", "warehouse").get(pk=stop.pk)
+    if status != StopStatus.PENDING:
         return _replay(current, key)
-    if current.trip.status != TripStatus.ON_ROUTE:
+    current.status = status
+    current.trip.status = trip_status
+    if trip_status != TripStatus.ON_ROUTE:
         raise CoreError(DeliveryError.NOT_ON_ROUTE, _(
             "Trip %(trip)s is not on route (%(status)s): stops are confirmed once the vehicle has left.")
             % {"trip": current.trip.number, "status": current.trip.get_status_display()})

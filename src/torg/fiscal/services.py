@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
@@ -144,7 +144,9 @@ class _Part:
     organization_id: int
     partner: Any
     counterparty_id: int | None
-    needs_receipt: bool
+    # Whether the part alone needs a receipt: a bool, or a check that reads the database, asked only when no other
+    # part of its settlement needs one already (cash or card taken at the door always does).
+    needs_receipt: bool | Callable[[], bool]
     objects: list[builder.SettlementObject] = field(default_factory=list)
     # Goods still to hand over per order as this part read them (after the documents collected before it).
     goods_left: dict[int, list[builder.Goods]] | None = None
@@ -155,6 +157,12 @@ class _Part:
     payment_id: int | None = None
     shipment_id: int | None = None
     cash_desk_id: int | None = None
+    vat_payer: bool | None = None  # the organization's, when the document was read with it
+
+    def needs(self) -> bool:
+        if callable(self.needs_receipt):
+            self.needs_receipt = self.needs_receipt()
+        return self.needs_receipt
 
 
 def _payment_part(payment: Any) -> _Part:
@@ -215,7 +223,10 @@ def _shipment_part(shipment: Any, lines: list[Any] | None = None, needs: bool | 
     lines = lines if lines is not None else list(shipment.lines.all())
     order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
     part = _Part(shipment.organization_id, shipment.partner, shipment.counterparty_id,
-                 _shipment_needs_receipt(shipment, order_ids) if needs is None else needs, shipment_id=shipment.pk)
+                 (lambda: _shipment_needs_receipt(shipment, order_ids)) if needs is None else needs,
+                 shipment_id=shipment.pk)
+    if type(shipment).organization.is_cached(shipment):
+        part.vat_payer = shipment.organization.vat_payer
     line_item = type(lines[0]).item if lines else None
     if line_item is not None and all(line_item.is_cached(ln) for ln in lines):  # read with the lines (a courier's)
         items = {ln.item_id: (ln.item.name, ln.item.kind, ln.item.unit.code if ln.item.unit_id else None)
@@ -256,7 +267,7 @@ def _receipts_of_parts(parts: Sequence[_Part], *, user: Any, buyer_contact: str 
     for part in parts:
         by_org[part.organization_id].append(part)
     for organization_id, group in sorted(by_org.items()):
-        if not any(p.needs_receipt for p in group):
+        if not any(p.needs_receipt is True for p in group) and not any(p.needs() for p in group):
             continue
         objects: dict[str, builder.SettlementObject] = {}
         for part in group:
@@ -272,7 +283,7 @@ def _receipts_of_parts(parts: Sequence[_Part], *, user: Any, buyer_contact: str 
             objects=tuple(objects.values()), handed_over=tuple(handed),
             allocations=tuple(a for p in group for a in p.allocations),
             cash=sum((p.cash for p in group), ZERO), electronic=sum((p.electronic for p in group), ZERO),
-            vat_payer=_organization(organization_id).vat_payer, **buyer)
+            vat_payer=_vat_payer(organization_id, group), **buyer)
         payment_ids = [p.payment_id for p in group if p.payment_id]
         shipment_ids = [p.shipment_id for p in group if p.shipment_id]
         made += queue_receipts(
@@ -281,6 +292,11 @@ def _receipts_of_parts(parts: Sequence[_Part], *, user: Any, buyer_contact: str 
             payment_id=payment_ids[0] if payment_ids else None, shipment_id=shipment_ids[0] if shipment_ids else None,
             user=user)
     return made
+
+
+def _vat_payer(organization_id: int, group: Sequence[_Part]) -> bool:
+    known = [p.vat_payer for p in group if p.vat_payer is not None]
+    return known[0] if known else _organization(organization_id).vat_payer
 
 
 def _goods_left_now(group: Sequence[_Part]) -> dict[int, list[builder.Goods]]:

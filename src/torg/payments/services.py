@@ -144,7 +144,9 @@ def _validate(payment: IncomingPayment | Refund) -> dict[str, list[str]]:
     if payment.method == PaymentMethod.CASH:
         if not payment.cash_desk_id:
             errors["cash_desk"] = [_("Cash goes into a cash desk: choose it.")]
-        elif not CashDesk.objects.filter(pk=payment.cash_desk_id, organization_id=payment.organization_id).exists():
+        elif (payment.cash_desk.organization_id if type(payment).cash_desk.is_cached(payment)  # read by the caller
+              else CashDesk.objects.filter(pk=payment.cash_desk_id).values_list("organization_id", flat=True).first()
+              ) != payment.organization_id:
             errors["cash_desk"] = [_("This cash desk belongs to another organization.")]
         payment.bank_account_id = None
     else:

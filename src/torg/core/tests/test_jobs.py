@@ -124,6 +124,28 @@ def test_unique_key_keeps_one_queued_job_and_frees_the_key_when_done(
         jobs.enqueue("test.record", {"n": 3}, unique_key="export:42")
     assert Job.objects.count() == 2
     assert Job.objects.get(status=Job.Status.QUEUED).payload == {"n": 3}
-    assert Job.objects.get(status=Job.Status.DONE).unique_key is None
     assert jobs.run_until_empty() == 1
     assert DONE == [{"n": 1}, {"n": 3}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_that_fails_after_its_key_was_queued_again_retries_beside_the_new_one() -> None:
+    """A drain job fails while a new receipt queued a drain of the same register: both stay queued, the retry
+    without the key (one queued job per key), and nothing raises."""
+
+    @jobs.job("test.busy")
+    def busy(payload: dict[str, Any]) -> None:
+        if payload["n"] == 1:  # a receipt arrives while the first one runs (no transaction: queued at once)
+            jobs.enqueue("test.busy", {"n": 2}, unique_key="drain:P-1")
+        raise RuntimeError("printer P-1 is offline")
+
+    try:
+        jobs.enqueue("test.busy", {"n": 1}, unique_key="drain:P-1")
+        first = jobs.run_one()
+        assert first is not None and first.payload == {"n": 1}
+        queued = {j.payload["n"]: j.unique_key for j in Job.objects.filter(status=Job.Status.QUEUED)}
+        assert queued == {1: None, 2: "drain:P-1"}
+        jobs.enqueue("test.busy", {"n": 3}, unique_key="drain:P-1")  # still one queued job with the key
+        assert Job.objects.filter(status=Job.Status.QUEUED).count() == 2
+    finally:
+        jobs.HANDLERS.pop("test.busy", None)
