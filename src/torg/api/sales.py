@@ -262,7 +262,12 @@ _order_common: dict[str, Any] = {
         None, description="The payment schedule; absent: the agreement's (a new order) or the order's own (a change). "
                           "Amounts and due dates are computed.")),
 }
-OrderIn = create_model("SalesOrderIn", __base__=_order_header, **_order_common, post=POST_FLAG)
+OrderIn = create_model(
+    "SalesOrderIn", __base__=_order_header, **_order_common, post=POST_FLAG,
+    status=(Literal["not_agreed", "to_secure", "to_ship"], Field(
+        "not_agreed", description="to_secure agrees the new order and to_ship releases it as it is created (it is "
+                                  "posted): the same rules as the status operation — an order departing from its "
+                                  "agreement goes to approval, releasing waits for the prepayment")))
 OrderPut = create_model("SalesOrderPut", __base__=_order_header, **_order_common, version=VERSION)
 
 
@@ -729,13 +734,16 @@ def build_router() -> Router:
     @router.post("/sales/orders", response={201: OrderOut, **ERROR_RESPONSES}, tags=tags,
                  operation_id="sales_orders_create", summary="Create a sales order (and post it)",
                  description="Prices absent from lines come from the agreement, stages absent from its payment "
-                             "schedule. A new order is \"not agreed\": agree it with the status operation.",
+                             "schedule. A new order is \"not agreed\" unless `status` agrees (to_secure) or "
+                             "releases (to_ship) it at once.",
                  **orders_edit)
     def create_order(request: HttpRequest, payload: OrderIn) -> Status:  # type: ignore[valid-type]
         data = payload.model_dump()  # type: ignore[attr-defined]
+        status = data.pop("status")
         order = SalesOrder()
         lines, stages = build_order(order, data)
-        services.save_order(order, lines, stages=stages, user=request.auth, post=data["post"])  # type: ignore[attr-defined]
+        services.save_order(order, lines, stages=stages, user=request.auth, post=data["post"],  # type: ignore[attr-defined]
+                            status=None if status == OrderStatus.NOT_AGREED else status)
         return Status(201, order_detail(order.pk))
 
     @router.get("/sales/orders/{int:pk}", response={200: OrderOut, **ERROR_RESPONSES}, tags=tags,

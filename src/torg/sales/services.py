@@ -465,6 +465,12 @@ def _check_payment_terms(order: SalesOrder, lines: Sequence[SalesOrderLine], use
             or reserving and order.advance_amount > 0):
         return  # nothing has to be paid first
     paid = order_paid(order.pk)
+    if order.pk is None:  # saved agreed or released at once: nothing can be paid on it yet
+        need = order.advance_amount + (order.prepayment_amount if releasing else ZERO)
+        raise CoreError(PAYMENT_TERMS, _(
+            "The payment terms of this order require %(need)s paid before its goods are reserved or shipped: save "
+            "it, and release it once the payment is in, or ask someone with the right to override.")
+            % {"need": _fmt(need)}, need=str(need), paid="0.00")
     if releasing and order.advance_amount + order.prepayment_amount > paid:
         need = order.advance_amount + order.prepayment_amount
         raise CoreError(PAYMENT_TERMS, _(
@@ -562,27 +568,54 @@ def _prepare_order(order: SalesOrder, lines: Sequence[SalesOrderLine],
     return stages
 
 
+# The statuses an order may be saved with (`save_order(status=…)`), each from the statuses before it.
+_SAVED_WITH = {OrderStatus.TO_SECURE: (OrderStatus.NOT_AGREED,),
+               OrderStatus.TO_SHIP: (OrderStatus.NOT_AGREED, OrderStatus.TO_SECURE)}
+
+
+def _saved_with(order: SalesOrder, status: str) -> None:
+    if status not in _SAVED_WITH:
+        raise _invalid({"status": [_("An order is saved as agreed («to secure») or released («to ship»); the other "
+                                     "statuses are changed by their own operations.")]})
+    if order.status not in _SAVED_WITH[status]:
+        raise _invalid({"status": [_("The order is already «%(status)s»: change its status with the status "
+                                     "operation.") % {"status": order.get_status_display()}]})
+    order.status = status
+
+
 def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Sequence[OrderPaymentStage] | None = None,
                user: Any = None, expected_version: int | None = None, post: bool = False,
-               review_deviations: bool = True) -> SalesOrder:
+               review_deviations: bool = True, status: str | None = None) -> SalesOrder:
     """Create or change an order with its lines and payment stages (from the agreement's schedule when not given).
 
     An order beyond "not agreed" that departs from its agreement goes back to approval unless the user may
     deviate; reserving and releasing respect the payment terms (DESIGN.md). Re-posts a posted order.
     `review_deviations=False` is for the system's own changes that touch no commercial term (reserving arrived
-    goods): they do not send an agreed order back to approval."""
-    if order.manager_id is None and getattr(user, "pk", None):
-        order.manager = user
-    stages = _prepare_order(order, lines, stages)
-    validate_order(order, lines, stages)
-    with service_transaction():
-        created = order.pk is None
+    goods): they do not send an agreed order back to approval.
+    `status` ("to secure" or "to ship") agrees or releases the order as it is saved, and posts it: one step
+    instead of save, agree and release, under the same rules (approval of deviations, the prepayment rule)."""
+    before = (order.status, order.approval, order.agreed_at)
+    try:
+        if status is not None:
+            _saved_with(order, status)
+            post = True
+        if order.manager_id is None and getattr(user, "pk", None):
+            order.manager = user
+        stages = _prepare_order(order, lines, stages)
+        validate_order(order, lines, stages)
+        with service_transaction():
+            created = order.pk is None
 
-        def write() -> None:
-            save_document(order, lines, user=user, expected_version=expected_version, post=post)
-            _replace_stages(order, stages, new=created)
+            def write() -> None:
+                if order.status != OrderStatus.NOT_AGREED and order.agreed_at is None:
+                    order.agreed_at = timezone.now()
+                save_document(order, lines, user=user, expected_version=expected_version, post=post)
+                _replace_stages(order, stages, new=created)
 
-        _write_under_terms(order, lines, stages, user=user, write=write, review_deviations=review_deviations)
+            _write_under_terms(order, lines, stages, user=user, write=write, review_deviations=review_deviations)
+    except CoreError:
+        order.status, order.approval, order.agreed_at = before  # refused: the order in memory is as it was
+        raise
     return order
 
 

@@ -574,20 +574,27 @@ def _can_release(order: SalesOrder) -> bool:
         and order.approval != ApprovalState.PENDING and not order.deletion_mark
 
 
-def _stage_forms(request: HttpRequest, page: DocumentPage) -> dict[str, Any] | None:
-    """The order's payment stages from the page; an emptied table takes the agreement's schedule."""
+# The buttons that save an order agreed or released at once: the status it is saved with.
+SAVE_WITH_STATUS = {"save_agree": OrderStatus.TO_SECURE, "save_release": OrderStatus.TO_SHIP}
+
+
+def _order_forms(request: HttpRequest, page: DocumentPage) -> dict[str, Any] | None:
+    """The order's payment stages from the page (an emptied table takes the agreement's schedule), and the status
+    to save it with when "Save and agree" or "Save and release" was pressed."""
     formset = sf.stage_formset(request.POST)
     page.extra["stages"] = formset
     if not formset.is_valid():
         return None
+    status = SAVE_WITH_STATUS.get(request.POST.get("action", ""))
+    out: dict[str, Any] = {"status": status} if status else {}
     stages = sf.order_stages(formset)
     if stages:
-        return {"stages": stages}
+        return {**out, "stages": stages}
     order = page.header.instance
     if not order.pk:
-        return {}  # a new order takes its agreement's schedule
+        return out  # a new order takes its agreement's schedule
     schedule = order.agreement.payment_schedule if order.agreement_id else None
-    return {"stages": services.build_stages(order, schedule)}
+    return {**out, "stages": services.build_stages(order, schedule)}
 
 
 def _order_state(order: SalesOrder) -> Any:
@@ -614,7 +621,8 @@ def _order_context(request: HttpRequest, page: DocumentPage) -> dict[str, Any]:
     for n, form in enumerate(formset.forms):
         saved = saved_stages[n] if not bound and n < len(saved_stages) else None
         rows.append(sf.StageRow(form, saved.amount if saved else None, saved.due_date if saved else None))
-    context: dict[str, Any] = {"stages": formset, "stage_rows": rows, "stage_errors": stage_errors}
+    context: dict[str, Any] = {"stages": formset, "stage_rows": rows, "stage_errors": stage_errors,
+                               "save_with_status": not order.pk or _can_release(order)}
     if not order.pk:
         return context
     approvals = list(order.approvals.select_related("requested_by", "decided_by").order_by("-requested_at", "-id"))
@@ -651,7 +659,7 @@ ORDERS = DocumentConfig(
     view_cap=Cap.SALES_VIEW, edit_cap=Cap.SALES_EDIT, post_cap=Cap.SALES_EDIT,
     item_search_url_name="sales:item_search", item_search_params=("agreement", "date"),
     line_form=sf.SaleLineForm, prepare_lines=sf.clean_sale_lines, locked=_order_locked,
-    form_template="sales/order_form.html", extra_context=_order_context, extra_forms=_stage_forms,
+    form_template="sales/order_form.html", extra_context=_order_context, extra_forms=_order_forms,
     actions=(
         DocumentAction("agree", gettext_lazy("Agree"), Cap.SALES_EDIT, _agree, icon="bi-hand-thumbs-up",
                        available=_can_agree, primary=True),

@@ -237,6 +237,30 @@ def test_order_stages_from_the_request_and_their_errors(manager_api: Any, organi
     assert SalesOrder.objects.count() == 1
 
 
+def test_an_order_created_agreed_or_released_at_once(manager_api: Any, director_api: Any, organization: Any,
+                                                     warehouse: Any, client_partner: Any, agreement: Any,
+                                                     prices: Any, milk: Any, stocked: Any) -> None:
+    lines = [{"item": milk.pk, "quantity": "3"}]
+    agreed = ok(send(manager_api, "POST", "sales/orders", order_body(
+        organization, client_partner, agreement, warehouse, lines, status="to_secure")), 201)
+    assert (agreed["status"], agreed["posted"], agreed["approval"]) == ("to_secure", True, "")  # none needed
+    assert agreed["agreed_at"] is not None and agreed["state"]["code"] == "awaiting_advance"
+    # Released at once: the agreement asks for an advance first, so a manager is refused and nothing is created.
+    early = send(manager_api, "POST", "sales/orders", order_body(
+        organization, client_partner, agreement, warehouse, lines, status="to_ship"))
+    assert early.status_code == 409 and early.json()["code"] == "payment_terms", early.content
+    assert "save it, and release it once the payment is in" in early.json()["message"]
+    assert SalesOrder.objects.count() == 1
+    # The director may release before the payments.
+    released = ok(send(director_api, "POST", "sales/orders", order_body(
+        organization, client_partner, agreement, warehouse, lines, status="to_ship")), 201)
+    assert (released["status"], released["posted"]) == ("to_ship", True)
+    closed = send(manager_api, "POST", "sales/orders", order_body(
+        organization, client_partner, agreement, warehouse, lines, status="closed"))
+    assert closed.status_code == 422 and "status" in closed.json()["fields"]
+    assert SalesOrder.objects.count() == 2
+
+
 def test_closed_agreement_is_a_field_error(manager_api: Any, organization: Any, warehouse: Any,
                                            client_partner: Any, agreement: Any, prices: Any, milk: Any) -> None:
     TradeAgreement.objects.filter(pk=agreement.pk).update(status=AgreementStatus.CLOSED)

@@ -335,6 +335,29 @@ def order_data(header: dict[str, Any], lines: list[dict[str, Any]], stages: list
     return {**document_form(header, [dict(ln) for ln in lines], action), **stages_data(stages)}
 
 
+def test_an_order_saved_and_released_to_ship_in_one_step(client: Client, manager: Any, director: Any,
+                                                         organization: Any, client_partner: Any, agreement: Any,
+                                                         prices: Any, milk: Any, warehouse: Any):
+    data = order_data(order_header(organization, client_partner, agreement, warehouse), [order_line(milk, "10")],
+                      action="save_release")
+    # The agreement wants an advance and a prepayment first: a manager is told so, and nothing is saved.
+    web = login(client, manager)
+    page = html(web.post(reverse("sales:orders_new"), data))
+    assert "require 700.00 paid before its goods are reserved or shipped" in page
+    assert 'id="save-release"' in page and SalesOrder.objects.count() == 0
+    # The director may release before the payments: saved, posted and «to ship» at once.
+    boss = login(Client(), director)
+    response = boss.post(reverse("sales:orders_new"), data)
+    order = SalesOrder.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse("sales:orders_edit", args=[order.pk])
+    assert (order.status, order.posted) == (OrderStatus.TO_SHIP, True) and order.agreed_at is not None
+    page = html(boss.get(reverse("sales:orders_edit", args=[order.pk])))
+    assert 'id="save-release"' not in page and 'id="save-agree"' not in page  # already released
+    # A new order offers both buttons.
+    page = html(web.get(reverse("sales:orders_new")))
+    assert 'id="save-agree"' in page and 'id="save-release"' in page
+
+
 def test_order_saved_agreed_sent_to_approval_approved_in_the_inbox_and_the_author_sees_it(
         client: Client, manager: Any, director: Any, organization: Any, client_partner: Any, agreement: Any,
         prices: Any, milk: Any, bread: Any, warehouse: Any):
