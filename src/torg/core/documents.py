@@ -161,6 +161,15 @@ def _existing_references(wanted: dict[models.Field, set[Any]]) -> dict[models.Fi
             for field in wanted}
 
 
+def _read_from_database(document: models.Model, field: models.ForeignKey, value: Any) -> bool:
+    """Whether the document holds the object a foreign key refers to as read from the database (not one built in
+    memory): a service that read the client or the cash desk does not have them looked up again."""
+    if not field.is_cached(document):
+        return False
+    related = field.get_cached_value(document)
+    return related is not None and not related._state.adding and related.pk == value
+
+
 def clean_document(
     document: models.Model, lines: Sequence[models.Model] | None = None, exclude: Sequence[str] = ()
 ) -> dict[str, list[str]]:
@@ -188,6 +197,8 @@ def clean_document(
         except ValidationError as exc:
             errors.setdefault(field.name, []).extend(exc.messages)
             continue
+        if _read_from_database(document, field, value):
+            continue  # the caller holds the row it refers to: it exists
         header[field] = value
         wanted.setdefault(field, set()).add(value)
     line_fks, line_errors = _clean_line_fields(lines or [], ())
@@ -303,7 +314,11 @@ def _lock_date_value(value: Any) -> dt.date | None:
 
 
 def period_lock_date() -> dt.date | None:
-    """The period lock date as the database has it now (no row yet: no lock)."""
+    """The period lock date as the database has it now (no row yet: no lock) — or as this service call read it
+    with the other settings, in the same transaction a moment ago."""
+    held = SystemSettings.held()
+    if held is not None:
+        return held.period_lock_date
     db = transaction.get_connection()
     table = db.ops.quote_name(SystemSettings._meta.db_table)
     with db.cursor() as cursor:
@@ -500,7 +515,8 @@ def _load_posting_related(document: Document) -> dt.date | None:
     from ids), one plain statement each, so that numbering and movements() find them cached; returns the
     period lock date, read with the first of them (or alone)."""
     db = transaction.get_connection()
-    lock: Any = _NOT_READ
+    held = SystemSettings.held()
+    lock: Any = _NOT_READ if held is None else held.period_lock_date
     for name in document.posting_related:
         field = document._meta.get_field(name)
         if field.is_cached(document):  # type: ignore[union-attr]

@@ -64,6 +64,12 @@ class SystemSettings(models.Model):
             held.append(obj)
         return obj
 
+    @classmethod
+    def held(cls) -> SystemSettings | None:
+        """The row this service call has read already, if it has (`settings_read_once`)."""
+        held = _HELD_SETTINGS.get()
+        return held[0] if held else None
+
 
 # Inside one service call the settings are read once: a call that asks several times (a door confirmation asks
 # whether orders close themselves and whether receipts go out at delivery) gets the row it read first.

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.formats import number_format
@@ -34,10 +35,12 @@ from torg.delivery.models import DeliveryTrip, StopStatus, TripStatus, TripStop,
 from torg.fiscal import services as fiscal
 from torg.fiscal.models import FiscalReceipt
 from torg.payments.models import Funds, IncomingPayment, PaymentAllocation, PaymentMethod, Refund
-from torg.payments.services import advance_held, courier_cash_desk, register_payment
+from torg.payments.services import courier_cash_desk, register_payment
 from torg.payments.services import refund as register_refund
 from torg.sales import services as sales
 from torg.sales.models import (
+    ClientAdvances,
+    ClientAdvancesTotal,
     ClientSettlementsTotal,
     OrderPaymentStage,
     SalesOrder,
@@ -106,8 +109,15 @@ class HandoverLine:
 
 def _shipments(stop: TripStop) -> list[Shipment]:
     lines = Prefetch("lines", queryset=ShipmentLine.objects.select_related("item__unit"))
-    return list(Shipment.objects.filter(pk__in=TripStopDocument.objects.filter(stop=stop).values("shipment_id"))
-                .select_related("partner", "organization").prefetch_related(lines).order_by("organization_id", "pk"))
+    # The client is the stop's: when the stop holds it, the shipments share it instead of reading it again.
+    partner = stop.partner if type(stop).partner.is_cached(stop) and stop.partner is not None else None
+    related = ("organization",) if partner is not None else ("partner", "organization")
+    shipments = list(Shipment.objects.filter(pk__in=TripStopDocument.objects.filter(stop=stop).values("shipment_id"))
+                     .select_related(*related).prefetch_related(lines).order_by("organization_id", "pk"))
+    for shipment in shipments:
+        if partner is not None and shipment.partner_id == partner.pk:
+            shipment.partner = partner
+    return shipments
 
 
 def _gross(line: ShipmentLine, prices_include_vat: bool) -> Decimal:
@@ -143,6 +153,7 @@ class OrgDue:
     advance: Decimal = ZERO  # an advance the client holds with the organization, not yet offset
     release: Decimal = ZERO  # prepayment left over by refused goods: back to the advance (or to the client)
     credit_allowed: bool = False  # every object that owes allows paying later (a credit stage / a due date)
+    organization: Organization | None = field(default=None, repr=False)  # as read with the stop's shipments
     keys: dict[Key, Decimal] = field(default_factory=dict)  # object → its debt after the handover
 
     @property
@@ -218,14 +229,6 @@ def _refuse_quantities(errors: dict[str, list[str]], accepted: Mapping[tuple[int
                         % {"list": " ".join(m for msgs in errors.values() for m in msgs)}, fields=errors)
 
 
-def _credit_allowed(keys: Iterable[Key], shipments: list[Shipment]) -> dict[Key, bool]:
-    order_ids = [o for o, _s in keys if o]
-    with_credit = set(OrderPaymentStage.objects.filter(order_id__in=order_ids, kind=StageKind.CREDIT)
-                      .values_list("order_id", flat=True))
-    dated = {s.pk for s in shipments if s.due_date}
-    return {k: (k[0] in with_credit) if k[0] else (k[1] in dated) for k in keys}
-
-
 def stop_due(stop: TripStop, accepted: Mapping[tuple[int, int], Decimal] | None = None,
              shipments: list[Shipment] | None = None) -> StopDue:
     """What the client owes now at the stop, per organization, if it accepts these quantities ((shipment, line No.)
@@ -244,7 +247,8 @@ def stop_due(stop: TripStop, accepted: Mapping[tuple[int, int], Decimal] | None 
         org = orgs.setdefault(shipment.organization_id, OrgDue(shipment.organization_id,
                                                                shipment.organization.short_name
                                                                if hasattr(shipment.organization, "short_name")
-                                                               else str(shipment.organization)))
+                                                               else str(shipment.organization),
+                                                               organization=shipment.organization))
         for old, new in pairs[shipment.pk]:
             before = _gross(old, shipment.prices_include_vat)
             after = _gross(new, shipment.prices_include_vat)
@@ -260,12 +264,11 @@ def stop_due(stop: TripStop, accepted: Mapping[tuple[int, int], Decimal] | None 
         keys_by_org[org_id].add(key)
     order_ids = sorted({k[0] for keys in keys_by_org.values() for k in keys if k[0]})
     shipment_ids = sorted({k[1] for keys in keys_by_org.values() for k in keys if k[1]})
-    totals = {(r["organization_id"], r["order_id"], r["shipment_id"]): (r["shipped"], r["paid"])
-              for r in ClientSettlementsTotal.objects.filter(
-                  Q(order_id__in=order_ids) | Q(shipment_id__in=shipment_ids), partner_id=partner_id)
-              .values("organization_id", "order_id", "shipment_id", "shipped", "paid")}
-    orders = {o["pk"]: o for o in SalesOrder.objects.filter(pk__in=order_ids).values("pk", "amount", "status")}
-    credit = _credit_allowed({k for keys in keys_by_org.values() for k in keys}, shipments)
+    facts = _stop_facts(partner_id, order_ids, shipment_ids, sorted(orgs))
+    totals, orders = facts.totals, facts.order_amounts
+    dated = {s.pk for s in shipments if s.due_date}
+    credit = {k: (k[0] in facts.with_credit) if k[0] else (k[1] in dated)
+              for keys in keys_by_org.values() for k in keys}
     for org_id, org in orgs.items():
         allowed = True
         for key in sorted(keys_by_org[org_id], key=lambda k: (k[0] or 0, k[1] or 0)):
@@ -274,15 +277,74 @@ def stop_due(stop: TripStop, accepted: Mapping[tuple[int, int], Decimal] | None 
             paid = round_money(paid)
             debt = max(shipped_after - paid, ZERO)
             if key[0] and refused_on_order[key[0]] > 0:
-                left_to_ship = max(orders[key[0]]["amount"] - refused_on_order[key[0]], shipped_after)
+                left_to_ship = max(orders[key[0]] - refused_on_order[key[0]], shipped_after)
                 org.release += max(paid - left_to_ship, ZERO)
             org.keys[key] = debt
             org.debt += debt
             if debt > 0 and not credit[key]:
                 allowed = False
         org.credit_allowed = allowed
-        org.advance = advance_held(org_id, partner_id)
+        org.advance = facts.advances.get(org_id, ZERO)
     return StopDue(sorted(orgs.values(), key=lambda o: o.organization_id))
+
+
+@dataclass
+class _StopFacts:
+    """What the client's debt at a stop is computed from, as the registers and orders hold it now."""
+
+    # (organization, order, shipment) → (shipped, paid)
+    totals: dict[tuple[int, int | None, int | None], tuple[Decimal, Decimal]]
+    order_amounts: dict[int, Decimal]
+    with_credit: set[int]  # orders with a credit stage: what is left may be paid later
+    advances: dict[int, Decimal]  # organization → the client's advance held there
+
+
+def _stop_facts(partner_id: int, order_ids: list[int], shipment_ids: list[int], org_ids: list[int]) -> _StopFacts:
+    """The client's settlements of the stop's orders and shipments, the orders' amounts, which of them allow
+    credit, and the client's advances with each organization: one statement (four parts told apart by their first
+    column, values as text so that the parts line up on any database) — a stop is read on every courier's screen."""
+    qn = connection.ops.quote_name
+    parts, params = [], []
+
+    def marks(ids: list[Any]) -> str:
+        return ", ".join(["%s"] * len(ids))
+
+    objects = [f"{column} IN ({marks(ids)})" for column, ids in (("order_id", order_ids), ("shipment_id", shipment_ids))
+               if ids]
+    if objects:
+        parts.append(f"SELECT 't', CAST(organization_id AS TEXT), CAST(order_id AS TEXT), CAST(shipment_id AS TEXT), "
+                     f"CAST(shipped AS TEXT), CAST(paid AS TEXT) FROM {qn(ClientSettlementsTotal._meta.db_table)} "
+                     f"WHERE partner_id = %s AND ({' OR '.join(objects)})")
+        params += [partner_id, *order_ids, *shipment_ids]
+    if order_ids:
+        parts.append(f"SELECT 'o', CAST(id AS TEXT), NULL, NULL, CAST(amount AS TEXT), NULL "
+                     f"FROM {qn(SalesOrder._meta.db_table)} WHERE id IN ({marks(order_ids)})")
+        parts.append(f"SELECT DISTINCT 'c', CAST(order_id AS TEXT), NULL, NULL, NULL, NULL "
+                     f"FROM {qn(OrderPaymentStage._meta.db_table)} WHERE order_id IN ({marks(order_ids)}) "
+                     f"AND kind = %s")
+        params += [*order_ids, *order_ids, StageKind.CREDIT]
+    keys = {ClientAdvances.key_of((org_id, partner_id)): org_id for org_id in org_ids}
+    if keys:
+        parts.append(f"SELECT 'a', {qn('key')}, NULL, NULL, CAST(amount AS TEXT), NULL "
+                     f"FROM {qn(ClientAdvancesTotal._meta.db_table)} WHERE {qn('key')} IN ({marks(list(keys))})")
+        params += list(keys)
+    facts = _StopFacts({}, {}, set(), {})
+    if not parts:
+        return facts
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    for part, a, b, c, d, e in rows:
+        if part == "t":
+            facts.totals[(int(a), int(b) if b else None, int(c) if c else None)] = (
+                round_money(Decimal(d)), round_money(Decimal(e)))
+        elif part == "o":
+            facts.order_amounts[int(a)] = round_money(Decimal(d))
+        elif part == "c":
+            facts.with_credit.add(int(a))
+        else:
+            facts.advances[keys[a]] = round_money(Decimal(d))
+    return facts
 
 
 # ================================================================== the confirmation
@@ -609,6 +671,8 @@ def _register(shares: list[_Share], stop: TripStop, pay: DoorPayment, key: str, 
             purpose = _("Paid at delivery, trip %(trip)s") % {"trip": stop.trip.number}
             # The stop holds its client: the payment's receipt part names it without reading it again.
             doc = IncomingPayment(organization_id=org_id, partner=stop.partner, method=method, amount=amount + extra)
+            if share.org.organization is not None:
+                doc.organization = share.org.organization  # read with the shipments: not looked up again
             if method == PaymentMethod.CASH:
                 doc.cash_desk = courier_cash_desk(user, org_id)
             else:

@@ -110,7 +110,8 @@ def left_to_pay(organization_id: int, partner_id: int,
         return {}
     settled = _settled(organization_id, partner_id, order_ids, shipment_ids)
     result: dict[tuple[int | None, int | None], Decimal] = {}
-    for order in _open_orders(organization_id, partner_id, order_ids) if order_ids else []:
+    orders = _open_orders(organization_id, partner_id, order_ids).only("pk", "amount", "status") if order_ids else []
+    for order in orders:
         left = _left_on_order(order, settled)
         if left > 0:
             result[(order.pk, None)] = left
