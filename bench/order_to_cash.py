@@ -17,7 +17,9 @@ What is measured, per database:
       (create_shipments_from_backlog), paid in full by bank transfer allocated to the order with an idempotency
       key (register_payment) — after which it closes itself. 2,000 cycles in 1 process, then 2,000 more by
       4 processes at once (each its own connection, clients and items); cycles/s, documents/s (order, shipment and
-      payment: 3 per cycle), ms per cycle and per step, statements per cycle;
+      payment: 3 per cycle), ms per cycle and per step, statements per cycle; then, with half as many cycles, the
+      same order saved released to ship at once (save_order(status="to_ship"), the page's «Save and release to
+      ship»), shipped and paid: 3 transactions a cycle instead of 5;
   (b) the orders list page (`sales:orders_list`) over 10,000 orders with computed states — the cycles' orders and
       more created and posted through `save_order` in every status — rendered through the Django test client as a
       logged-in manager: first page, sorted, filtered by state, a deep page; ms (median of 20) and query count;
@@ -126,8 +128,10 @@ def make_company(n_items: int = 400, n_clients: int = 200) -> None:
 
 # ================================================================== cycles
 def _run_cycles(tag: str, n: int, clients: list[int], items: list[int], year: int,
-                seed: int) -> dict[str, Any]:
-    """n complete cycles, one after another; seconds per step, statements and time in database calls."""
+                seed: int, direct: bool = False) -> dict[str, Any]:
+    """n complete cycles, one after another; seconds per step, statements and time in database calls.
+    `direct`: the order is saved released to ship at once (save_order(status="to_ship")): no agree and release
+    steps, 3 transactions a cycle."""
     from decimal import Decimal
 
     from django.contrib.auth.models import User
@@ -136,7 +140,7 @@ def _run_cycles(tag: str, n: int, clients: list[int], items: list[int], year: in
     from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod
     from torg.payments.services import register_payment
     from torg.sales import services
-    from torg.sales.models import SalesOrder, SalesOrderLine
+    from torg.sales.models import OrderStatus, SalesOrder, SalesOrderLine
 
     manager = User.objects.get(pk=_ctx["manager"])
     rng = random.Random(seed)
@@ -156,12 +160,16 @@ def _run_cycles(tag: str, n: int, clients: list[int], items: list[int], year: in
                                date=when)
             lines = [SalesOrderLine(item_id=i, quantity=Decimal(q)) for i, q in zip(picked, quantities, strict=True)]
             t0 = time.perf_counter()
-            services.save_order(order, lines, user=manager, post=True)
-            t1 = time.perf_counter()
-            services.submit_order(order, user=manager)
-            t2 = time.perf_counter()
-            services.release_to_ship(order, user=manager)
-            t3 = time.perf_counter()
+            if direct:
+                services.save_order(order, lines, user=manager, status=OrderStatus.TO_SHIP)
+                t1 = t2 = t3 = time.perf_counter()
+            else:
+                services.save_order(order, lines, user=manager, post=True)
+                t1 = time.perf_counter()
+                services.submit_order(order, user=manager)
+                t2 = time.perf_counter()
+                services.release_to_ship(order, user=manager)
+                t3 = time.perf_counter()
             services.create_shipments_from_backlog([services.Pick(order.pk, ln.code) for ln in lines], user=manager,
                                                    date=when + dt.timedelta(hours=1))
             t4 = time.perf_counter()
@@ -201,12 +209,13 @@ def _check_closed(order_ids: list[int]) -> int:
     return len(order_ids) - closed
 
 
-def _worker(index: int, n: int, clients: list[int], items: list[int], go: Any, results: Any) -> None:
+def _worker(index: int, n: int, clients: list[int], items: list[int], go: Any, results: Any, direct: bool) -> None:
     from django.db import connections
 
     try:
         go.wait()
-        out = _run_cycles(f"w{index}", n, clients, items, 2022, 100 + index)
+        out = _run_cycles(f"w{index}{'d' if direct else ''}", n, clients, items, 2022 + direct, 100 + index,
+                          direct=direct)
         results.put((index, out))
     except BaseException as exc:  # noqa: BLE001 — the parent reports it
         results.put((index, {"error": repr(exc)}))
@@ -214,32 +223,19 @@ def _worker(index: int, n: int, clients: list[int], items: list[int], go: Any, r
         connections.close_all()
 
 
-def bench_cycles(quick: bool, profile: bool) -> dict[str, Any]:
+def _concurrent(total: int, clients: list[int], items: list[int], direct: bool) -> dict[str, Any]:
+    """`total` cycles by WORKERS processes at once, each with its own connection, clients and items."""
     import multiprocessing
 
     from django.db import connections
 
-    n = sizes(quick)["cycles"]
-    clients, items = _ctx["clients"], _ctx["items"]
-    result: dict[str, Any] = {
-        "cycle": "order of 5 lines under an agreement created and posted → agreed → released → shipped whole "
-                 "from the backlog → paid in full by bank (allocated, idempotency key) → closes itself",
-        "documents_per_cycle": "3 (order, shipment, payment); the order is re-posted by each status change",
-    }
-    log(f"  1 process: {n:,} cycles")
-    out = _run_cycles("single", n, clients, items, 2021, 1)
-    result["single"] = _cycle_figures(n, out["seconds"], out["steps"], out["queries"], out["db_s"], out["seconds"])
-    result["single"]["not_closed"] = _check_closed(out["orders"])
-    log(f"    {result['single']['cycles_per_s']} cycles/s, {result['single']['ms_per_cycle']} ms per cycle")
-
-    total = sizes(quick)["concurrent_cycles"]
     per_worker = total // WORKERS
-    log(f"  {WORKERS} processes at once: {per_worker:,} cycles each")
+    log(f"  {WORKERS} processes at once: {per_worker:,} cycles each" + (" (saved to ship at once)" if direct else ""))
     context = multiprocessing.get_context("fork")
     go, results = context.Event(), context.Queue()
     connections.close_all()
     workers = [context.Process(target=_worker, args=(k, per_worker, clients[k::WORKERS], items[k::WORKERS], go,
-                                                     results)) for k in range(WORKERS)]
+                                                     results, direct)) for k in range(WORKERS)]
     for w in workers:
         w.start()
     time.sleep(2)
@@ -253,12 +249,40 @@ def bench_cycles(quick: bool, profile: bool) -> dict[str, Any]:
     assert not errors, errors
     steps = {name: sum(o["steps"][name] for o in outs.values()) for name in STEPS}
     busy = sum(o["seconds"] for o in outs.values())
-    result["concurrent"] = _cycle_figures(per_worker * WORKERS, wall_s, steps, sum(o["queries"] for o in outs.values()),
-                                          sum(o["db_s"] for o in outs.values()), busy)
-    result["concurrent"]["workers"] = WORKERS
-    result["concurrent"]["per_process_s"] = [round(outs[k]["seconds"], 1) for k in sorted(outs)]
-    result["concurrent"]["not_closed"] = _check_closed([pk for o in outs.values() for pk in o["orders"]])
-    log(f"    {result['concurrent']['cycles_per_s']} cycles/s")
+    out = _cycle_figures(per_worker * WORKERS, wall_s, steps, sum(o["queries"] for o in outs.values()),
+                         sum(o["db_s"] for o in outs.values()), busy)
+    out["workers"] = WORKERS
+    out["per_process_s"] = [round(outs[k]["seconds"], 1) for k in sorted(outs)]
+    out["not_closed"] = _check_closed([pk for o in outs.values() for pk in o["orders"]])
+    log(f"    {out['cycles_per_s']} cycles/s")
+    return out
+
+
+def _single(n: int, clients: list[int], items: list[int], direct: bool) -> dict[str, Any]:
+    log(f"  1 process: {n:,} cycles" + (" (saved to ship at once)" if direct else ""))
+    out = _run_cycles("single-direct" if direct else "single", n, clients, items, 2021 + 3 * direct, 1,
+                      direct=direct)
+    figures = _cycle_figures(n, out["seconds"], out["steps"], out["queries"], out["db_s"], out["seconds"])
+    figures["not_closed"] = _check_closed(out["orders"])
+    log(f"    {figures['cycles_per_s']} cycles/s, {figures['ms_per_cycle']} ms per cycle")
+    return figures
+
+
+def bench_cycles(quick: bool, profile: bool) -> dict[str, Any]:
+    n = sizes(quick)["cycles"]
+    total = sizes(quick)["concurrent_cycles"]
+    clients, items = _ctx["clients"], _ctx["items"]
+    result: dict[str, Any] = {
+        "cycle": "order of 5 lines under an agreement created and posted → agreed → released → shipped whole "
+                 "from the backlog → paid in full by bank (allocated, idempotency key) → closes itself",
+        "documents_per_cycle": "3 (order, shipment, payment); the order is re-posted by each status change",
+        "direct_cycle": "the same order saved released to ship at once (save_order(status='to_ship'), as "
+                        "«Save and release to ship» does) → shipped → paid: 3 transactions; half as many cycles",
+    }
+    result["single"] = _single(n, clients, items, False)
+    result["concurrent"] = _concurrent(total, clients, items, False)
+    result["direct_single"] = _single(n // 2, clients, items, True)
+    result["direct_concurrent"] = _concurrent(total // 2, clients, items, True)
     if profile:
         result["profile"] = profile_cycles(50 if quick else 200, clients, items)
     return result
@@ -568,8 +592,19 @@ def table(results: dict[str, Any]) -> str:
         row("    statements per cycle", lambda r, key=key: r["cycles"][key]["queries_per_cycle"])
     for step in STEPS:
         row(f"    ms per step (1 process): {step}", lambda r, step=step: r["cycles"]["single"]["ms_per_step"][step])
+    direct = first["cycles"].get("direct_single")
+    if direct:
+        lines.append(f"order saved released to ship at once → ship → pay, {direct['cycles']:,} + "
+                     f"{first['cycles']['direct_concurrent']['cycles']:,} cycles")
+        for key, label, target in (("direct_single", "1 process", ""),
+                                   ("direct_concurrent", f"{WORKERS} processes at once", "≥ 100 (PG)")):
+            row(f"  {label}: complete cycles/s", lambda r, key=key: r["cycles"][key]["cycles_per_s"], target)
+            row("    ms per cycle / statements per cycle",
+                lambda r, key=key: f"{r['cycles'][key]['ms_per_cycle']:.1f} / "
+                                   f"{r['cycles'][key]['queries_per_cycle']}")
     row("  orders that did not close themselves",
-        lambda r: r["cycles"]["single"]["not_closed"] + r["cycles"]["concurrent"]["not_closed"], "0")
+        lambda r: sum(r["cycles"][k]["not_closed"] for k in ("single", "concurrent", "direct_single",
+                                                              "direct_concurrent") if k in r["cycles"]), "0")
     n_orders = first["order_list"]["orders"]
     lines.append(f"orders list page (sales:orders_list, 50 rows) over {n_orders:,} orders, ms median / queries:")
     for label in first["order_list"]["pages"]:
@@ -581,7 +616,8 @@ def table(results: dict[str, Any]) -> str:
     row("  report rows (open orders and advances)", lambda r: r["receivables"]["rows"])
     lines.append("-" * len(head))
     lines.append("A cycle is 5 transactions through the services (save_order with post, submit_order, "
-                 "release_to_ship, create_shipments_from_backlog, register_payment). "
+                 "release_to_ship, create_shipments_from_backlog, register_payment); saved to ship at once, 3 "
+                 "(save_order(status='to_ship'), create_shipments_from_backlog, register_payment). "
                  f"The {WORKERS} processes each use their own connection, their own clients and items, and share "
                  "the organization (its number sequences), the warehouses, the agreement and the tables.")
     if any("profile" in results["backends"][b]["cycles"] for b in backends):
