@@ -89,6 +89,8 @@ def test_quote_to_approved_order_through_the_pages(live_server: Any, page: Any, 
     # -- the order from the agreed lines, saved and posted, then agreed: it goes to approval
     page.click("#order-from-quote button[type=submit]")
     page.wait_for_selector("#order-state")
+    assert page.is_visible("#save-agree") and page.is_visible("#save-release")  # one click to agree or release
+    shot(page, "order-from-quote")
     order = SalesOrder.objects.get()
     page.click("button[value=save_post]")
     page.wait_for_selector("#doc-status")
