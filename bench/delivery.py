@@ -2,7 +2,7 @@
 
 Prints a table with the machine's description and writes bench/results/delivery.json.
 
-    .venv/bin/python bench/delivery.py                   # 50 couriers × 4 stops, gunicorn with 4 workers
+    .venv/bin/python bench/delivery.py                   # 50 couriers × 4 stops, gunicorn, a worker per core
     .venv/bin/python bench/delivery.py --quick           # 10 couriers × 2 stops
     .venv/bin/python bench/delivery.py --database torg_bench_delivery_2 --workers 2
 
@@ -24,8 +24,8 @@ What is measured:
       with a fresh Idempotency-Key and the cash due — without pause (a closed loop); 1 client is a courier alone on
       the server;
   (c) the load: 50 clients (threads, one per courier, each with its own token) start together and each confirms
-      its stops the same way; then (c') 50 other couriers, 2 stops each, with a pause of 4 to 8 s before each stop
-      (about 8 stops a second offered: half of what this machine serves; a real courier's stops are minutes apart);
+      its stops the same way; then (c') 50 other couriers, 4 stops each, with a pause of 4 to 8 s before each stop
+      (about 8 stops a second offered, well below what this machine serves; a real courier's stops are minutes apart);
       for (b) and (c): latency of the confirmations and of the stop reads (p50 / p95 / max), confirmations per
       second, CPU time of the server's workers per stop (read + confirmation), how busy the machine's cores were,
       the load average before (other work on the machine), and sessions waiting for a lock (sampled);
@@ -70,7 +70,7 @@ PG_BENCH_DB = os.environ.get("TORG_BENCH_DELIVERY_DB", "torg_bench_delivery")
 TARGETS = {"confirm_p95_ms": 50, "page_kb": 30}
 LEVELS = (1, 2, 4, 8)  # before the load: this many clients at once share the trips of LEVEL_COURIERS couriers
 LEVEL_COURIERS = 8
-PACED_STOPS, PACED_PAUSE_S = 2, (4.0, 8.0)  # the paced run: every courier 2 stops, 4 to 8 s apart
+PACED_STOPS, PACED_PAUSE_S = 4, (4.0, 8.0)  # the paced run: every courier 4 stops, 4 to 8 s apart
 PROFILE_COURIER = "bench_profile"
 log = fb.log
 D = Decimal
@@ -742,8 +742,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="10 couriers × 2 stops")
     parser.add_argument("--couriers", type=int, help="concurrent clients, one courier each (default 50)")
     parser.add_argument("--stops", type=int, help="stops per courier's trip (default 4)")
-    parser.add_argument("--workers", type=int, default=2 * (os.cpu_count() or 1),
-                        help="gunicorn sync workers (default 2 per core)")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="gunicorn sync workers (default one per core: the work is CPU-bound and PostgreSQL "
+                             "shares the cores)")
     parser.add_argument("--database", default=PG_BENCH_DB, help="the PostgreSQL database to create and drop")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--out", help=argparse.SUPPRESS)

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.apps import apps
+from django.db import connection
 from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -32,7 +33,7 @@ from torg.core.documents import service_transaction
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.jobs import job
 from torg.core.models import SystemSettings
-from torg.core.money import ZERO, round_money
+from torg.core.money import ZERO, round_money, round_quantity
 from torg.fiscal import builder
 from torg.fiscal.drivers import device_for
 from torg.fiscal.models import CashRegister, FiscalReceipt, FiscalReceiptLine, ReceiptStatus
@@ -78,31 +79,66 @@ def _settled(organization_id: int, partner_id: int, orders: Iterable[int]) -> di
 
 def _goods_of_orders(order_ids: Sequence[int]) -> dict[int, list[builder.Goods]]:
     """Per order, its goods not handed over yet (ordered, not cancelled, minus posted shipments), VAT included."""
-    line_model = apps.get_model("sales", "SalesOrderLine")
-    shipment_line = apps.get_model("sales", "ShipmentLine")
+    return _orders_now(order_ids)[0]
+
+
+def _orders_now(order_ids: Sequence[int], settled_of: tuple[int, int] | None = None
+                ) -> tuple[dict[int, list[builder.Goods]], dict[int, tuple[Decimal, Decimal]]]:
+    """The orders' goods not handed over yet (`_goods_of_orders`) and, with `settled_of` (organization, client),
+    what the settlements register holds of them (`_settled`): one statement, its parts told apart by their first
+    column, every value as text so that the parts line up on any database."""
+    if not order_ids:
+        return {}, {}
+    db = connection
+    qn = db.ops.quote_name
+    table = {name: qn(apps.get_model("sales", name)._meta.db_table)
+             for name in ("SalesOrder", "SalesOrderLine", "Shipment", "ShipmentLine", "ClientSettlementsTotal")}
+    marks = ", ".join(["%s"] * len(order_ids))
+    nulls = ", ".join(["NULL"] * 9)
+    parts = [
+        f"SELECT 'q', CAST(l.order_id AS TEXT), CAST(l.order_line_code AS TEXT), CAST(SUM(l.quantity) AS TEXT), "
+        f"{nulls} FROM {table['ShipmentLine']} l JOIN {table['Shipment']} d ON d.id = l.document_id "
+        f"WHERE d.posted AND l.order_id IN ({marks}) GROUP BY l.order_id, l.order_line_code",
+        f"SELECT 'l', CAST(l.document_id AS TEXT), CAST(l.code AS TEXT), CAST(l.quantity AS TEXT), "
+        f"CAST(l.amount AS TEXT), CAST(l.vat_amount AS TEXT), CAST(l.vat_rate AS TEXT), "
+        f"CAST(o.prices_include_vat AS TEXT), CAST(l.item_id AS TEXT), i.name, i.kind, u.code, "
+        f"CAST(l.line_no AS TEXT) FROM {table['SalesOrderLine']} l "
+        f"JOIN {table['SalesOrder']} o ON o.id = l.document_id "
+        f"JOIN {qn(Item._meta.db_table)} i ON i.id = l.item_id "
+        f"LEFT JOIN {qn(apps.get_model('catalogs', 'Unit')._meta.db_table)} u ON u.id = i.unit_id "
+        f"WHERE NOT l.cancelled AND l.document_id IN ({marks})",
+    ]
+    params: list[Any] = [*order_ids, *order_ids]
+    if settled_of is not None:
+        parts.append(f"SELECT 's', CAST(order_id AS TEXT), CAST(SUM(shipped) AS TEXT), CAST(SUM(paid) AS TEXT), "
+                     f"{nulls} FROM {table['ClientSettlementsTotal']} WHERE organization_id = %s AND partner_id = %s "
+                     f"AND order_id IN ({marks}) GROUP BY order_id")
+        params += [*settled_of, *order_ids]
+    with db.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
     shipped: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
-    for row in (shipment_line.objects.filter(order_id__in=order_ids, document__posted=True)
-                .values("order_id", "order_line_code").annotate(q=Sum("quantity")).order_by()):
-        shipped[(row["order_id"], row["order_line_code"])] = Decimal(str(row["q"]))
-    out: dict[int, list[builder.Goods]] = defaultdict(list)
-    rows = (line_model.objects.filter(document_id__in=order_ids, cancelled=False)
-            .values("document_id", "code", "item_id", "item__name", "item__kind", "item__unit__code", "quantity",
-                    "amount", "vat_amount", "vat_rate", "document__prices_include_vat")
-            .order_by("document_id", "line_no"))
+    lines, settled = [], {}
     for row in rows:
-        quantity = Decimal(str(row["quantity"]))
-        amount = Decimal(str(row["amount"]))
-        if not row["document__prices_include_vat"]:
-            amount += Decimal(str(row["vat_amount"]))
-        left = quantity - shipped.get((row["document_id"], row["code"]), ZERO)
+        if row[0] == "q":
+            shipped[(int(row[1]), int(row[2]))] = round_quantity(Decimal(row[3]))
+        elif row[0] == "s":
+            settled[int(row[1])] = (round_money(Decimal(row[2] or 0)), round_money(Decimal(row[3] or 0)))
+        else:
+            lines.append(row)
+    out: dict[int, list[builder.Goods]] = defaultdict(list)
+    for (_part, order, code, quantity, amount, vat_amount, vat_rate, with_vat, item_id, name, kind, okei,
+         _no) in sorted(lines, key=lambda r: (int(r[1]), int(r[12]))):
+        order_id, quantity, amount = int(order), round_quantity(Decimal(quantity)), round_money(Decimal(amount))
+        if str(with_vat).lower() not in ("1", "true", "t"):
+            amount += round_money(Decimal(vat_amount))
+        left = quantity - shipped.get((order_id, int(code)), ZERO)
         if left <= 0:
             continue
         if left != quantity:
             amount = round_money(amount * left / quantity)
-        out[row["document_id"]].append(_goods(row["item__name"], left, amount, row["vat_rate"],
-                                              f"order:{row['document_id']}", row["item__kind"],
-                                              row["item__unit__code"], row["item_id"]))
-    return out
+        out[order_id].append(_goods(name, left, amount, int(vat_rate), f"order:{order_id}", kind, okei, int(item_id)))
+    return out, settled
 
 
 def _goods(name: str, quantity: Decimal, amount: Decimal, vat_rate: int, reference: str, kind: str,
@@ -168,8 +204,7 @@ class _Part:
 def _payment_part(payment: Any) -> _Part:
     lines = list(payment.lines.all())
     order_ids = sorted({ln.order_id for ln in lines if ln.order_id})
-    settled = _settled(payment.organization_id, payment.partner_id, order_ids)
-    goods = _goods_of_orders(order_ids)
+    goods, settled = _orders_now(order_ids, (payment.organization_id, payment.partner_id))
     titles = _order_titles(order_ids)
     this: dict[int, Decimal] = defaultdict(Decimal)
     for ln in lines:
