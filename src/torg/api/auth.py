@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import F, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import HttpBearer
@@ -28,9 +28,13 @@ def user_for_token(key: str) -> Any | None:
     """The active user of an API token, or None; notes when the token was used (at most once a minute)."""
     if not key:
         return None
-    token = ApiToken.objects.select_related("user").filter(key_hash=hash_token_key(key)).first()
-    if token is None or not token.user.is_active:
+    # One statement: the token, its user and the user's roles (a row per role: the groups joined in).
+    rows = list(ApiToken.objects.select_related("user").filter(key_hash=hash_token_key(key))
+                .annotate(role=F("user__groups__name")))
+    if not rows or not rows[0].user.is_active:
         return None
+    token = rows[0]
+    token.user._torg_roles = {r.role for r in rows if r.role}  # what `user_roles` would read
     now = timezone.now()
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_PRECISION:
         # Conditional update: of several concurrent requests only one writes.

@@ -680,8 +680,9 @@ def _register(shares: list[_Share], stop: TripStop, pay: DoorPayment, key: str, 
                 purpose += ", " + _("approval code %(code)s") % {"code": pay.card_approval.strip()}
             doc.purpose = purpose
             lines = _allocate(keys, amount)
+            # The stop is locked and pending, and its key is unique: no payment has this key yet.
             doc = register_payment(doc, lines, user=user, idempotency_key=f"{key}:{org_id}:{method}",
-                                   auto_allocate=False)
+                                   auto_allocate=False, key_is_new=True)
             out.append({"id": doc.pk, "number": doc.number, "organization": org_id, "method": method,
                         "amount": _money(doc.amount), "approval": pay.card_approval if method == PaymentMethod.CARD
                         else ""})

@@ -255,12 +255,14 @@ def _idempotent_create(model: type[Any], key: str | None, create: Any) -> Any:
 
 def register_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation] | None = None, *,
                      user: Any = None, idempotency_key: str | None = None,
-                     auto_allocate: bool = True) -> IncomingPayment:
+                     auto_allocate: bool = True, key_is_new: bool = False) -> IncomingPayment:
     """Register and post a client's payment.
 
     `lines` allocate it to orders and shipments; without them (and with `auto_allocate`) it is allocated
     oldest-due first. What is not allocated stays as the client's advance and is offset against its next
-    shipments. A repeated `idempotency_key` returns the first payment."""
+    shipments. A repeated `idempotency_key` returns the first payment. `key_is_new`: the caller holds the lock
+    that makes the key new (a courier's confirmation holds its pending stop, whose own key the payment's is
+    made from), so it is neither looked up nor guarded by a savepoint."""
     payment.idempotency_key = idempotency_key or None
 
     def create() -> IncomingPayment:
@@ -282,6 +284,9 @@ def register_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation
         offset_advances(payment.organization_id, payment.partner_id, user=user, date=payment.date)
         return payment
 
+    if key_is_new:
+        with service_transaction():
+            return create()
     return _idempotent_create(IncomingPayment, payment.idempotency_key, create)
 
 

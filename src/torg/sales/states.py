@@ -115,9 +115,9 @@ def evaluate(order: Any, lines: Sequence[Any], figures: OrderFigures, *, auto_cl
     return done(S.READY_TO_CLOSE)
 
 
-def _figures_sql(n: int) -> str:
+def _figures_sql(n: int, pad: int = 0) -> str:
     """One statement for the register figures of n orders: four parts told apart by their first column, every
-    value as text so that the parts line up on any database."""
+    value as text so that the parts line up on any database (`pad` NULL columns more, to join other parts)."""
     from torg.sales.models import ClientSettlementsTotal, GoodsToIssueTotal, OrderBacklogTotal, Shipment, ShipmentLine
 
     marks = ", ".join(["%s"] * n)
@@ -130,14 +130,17 @@ def _figures_sql(n: int) -> str:
     own_goods = (f"SELECT DISTINCT l.order_id, l.document_id, l.item_id, COALESCE(l.warehouse_id, d.warehouse_id) "
                  f"AS warehouse_id FROM {lines} l JOIN {shipments} d ON d.id = l.document_id "
                  f"WHERE l.order_id IN ({marks}) AND d.posted")
+    more = ", NULL" * pad
     return (
-        f"SELECT 's', order_id, CAST(SUM(shipped) AS TEXT), CAST(SUM(paid) AS TEXT) FROM {settlements} "
+        f"SELECT 's', CAST(order_id AS TEXT), CAST(SUM(shipped) AS TEXT), CAST(SUM(paid) AS TEXT){more} "
+        f"FROM {settlements} WHERE order_id IN ({marks}) GROUP BY order_id "
+        f"UNION ALL SELECT 'b', CAST(order_id AS TEXT), CAST(SUM(quantity) AS TEXT), NULL{more} FROM {backlog} "
         f"WHERE order_id IN ({marks}) GROUP BY order_id "
-        f"UNION ALL SELECT 'b', order_id, CAST(SUM(quantity) AS TEXT), NULL FROM {backlog} "
-        f"WHERE order_id IN ({marks}) GROUP BY order_id "
-        f"UNION ALL SELECT 'd', order_id, CAST(MAX(shipped_at) AS TEXT), NULL FROM ({shipped}) sd GROUP BY order_id "
-        f"UNION ALL SELECT 'i', si.order_id, CAST(SUM(CASE WHEN g.quantity > 0 THEN 1 ELSE 0 END) AS TEXT), "
-        f"CAST(SUM(CASE WHEN g.quantity < 0 THEN 1 ELSE 0 END) AS TEXT) FROM ({own_goods}) si "
+        f"UNION ALL SELECT 'd', CAST(order_id AS TEXT), CAST(MAX(shipped_at) AS TEXT), NULL{more} "
+        f"FROM ({shipped}) sd GROUP BY order_id "
+        f"UNION ALL SELECT 'i', CAST(si.order_id AS TEXT), "
+        f"CAST(SUM(CASE WHEN g.quantity > 0 THEN 1 ELSE 0 END) AS TEXT), "
+        f"CAST(SUM(CASE WHEN g.quantity < 0 THEN 1 ELSE 0 END) AS TEXT){more} FROM ({own_goods}) si "
         f"JOIN {to_issue} g ON g.shipment_id = si.document_id AND g.item_id = si.item_id "
         f"AND g.warehouse_id = si.warehouse_id WHERE g.quantity <> 0 GROUP BY si.order_id"
     )
@@ -159,7 +162,12 @@ def collect_figures(order_ids: Sequence[int]) -> dict[int, OrderFigures]:
     with connection.cursor() as cursor:
         cursor.execute(_figures_sql(len(ids)), ids * 4)
         rows = cursor.fetchall()
-    for part, order_id, a, b in rows:
+    _add_figures(figures, rows)
+    return figures
+
+
+def _add_figures(figures: dict[int, OrderFigures], rows: Iterable[Sequence[Any]]) -> None:
+    for part, order_id, a, b, *_more in rows:
         f = figures[int(order_id)]
         if part == "s":
             f.shipped, f.paid = round_money(Decimal(a or 0)), round_money(Decimal(b or 0))
@@ -169,7 +177,6 @@ def collect_figures(order_ids: Sequence[int]) -> dict[int, OrderFigures]:
             f.last_shipment = timezone.localtime(_moment(a)).date()
         else:
             f.to_issue, f.issue_difference = int(a) > 0, int(b) > 0
-    return figures
 
 
 Loaded = tuple[Any, Sequence[Any], Sequence[Any]]
@@ -183,24 +190,26 @@ def _day(value: Any) -> dt.date | None:
     return None if value is None else dt.date.fromisoformat(str(value)[:10])
 
 
-def _read_for_states(order_ids: Sequence[int]) -> dict[int, Loaded]:
-    """What `evaluate` reads of orders, their lines and their payment stages, in one statement (three parts told
-    apart by their first column, values as text); the orders come back as partial instances."""
+def _states_sql(n: int) -> str:
+    """What `evaluate` reads of n orders, their lines and their payment stages: three parts ('o' orders, 'l' lines,
+    'g' payment stages) of 8 columns, values as text; `_loaded_from` makes partial instances of them."""
     from torg.sales.models import OrderPaymentStage, SalesOrder, SalesOrderLine
 
-    marks = ", ".join(["%s"] * len(order_ids))
+    marks = ", ".join(["%s"] * n)
     qn = connection.ops.quote_name
-    sql = (f"SELECT 'o', CAST(id AS TEXT), status, CAST(posted AS TEXT), CAST(amount AS TEXT), "
+    return (f"SELECT 'o', CAST(id AS TEXT), status, CAST(posted AS TEXT), CAST(amount AS TEXT), "
            f"CAST(advance_amount AS TEXT), CAST(prepayment_amount AS TEXT), CAST(shipment_date AS TEXT) "
            f"FROM {qn(SalesOrder._meta.db_table)} WHERE id IN ({marks}) "
            f"UNION ALL SELECT 'l', CAST(document_id AS TEXT), securing, CAST(cancelled AS TEXT), "
            f"CAST(quantity AS TEXT), item_kind, NULL, CAST(shipment_date AS TEXT) "
            f"FROM {qn(SalesOrderLine._meta.db_table)} WHERE document_id IN ({marks}) "
-           f"UNION ALL SELECT 's', CAST(order_id AS TEXT), kind, NULL, CAST(days AS TEXT), NULL, NULL, "
+           f"UNION ALL SELECT 'g', CAST(order_id AS TEXT), kind, NULL, CAST(days AS TEXT), NULL, NULL, "
            f"CAST(due_date AS TEXT) FROM {qn(OrderPaymentStage._meta.db_table)} WHERE order_id IN ({marks})")
-    with connection.cursor() as cursor:
-        cursor.execute(sql, list(order_ids) * 3)
-        rows = cursor.fetchall()
+
+
+def _loaded_from(rows: Iterable[Sequence[Any]]) -> dict[int, Loaded]:
+    from torg.sales.models import OrderPaymentStage, SalesOrder, SalesOrderLine
+
     orders: dict[int, Any] = {}
     lines: dict[int, list[Any]] = {}
     stages: dict[int, list[Any]] = {}
@@ -234,9 +243,16 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
         return
     loaded = dict(loaded or {})
     missing = [pk for pk in ids if pk not in loaded]
-    if missing:
-        loaded.update(_read_for_states(missing))
-    figures = collect_figures(ids)
+    if missing:  # the orders and their figures in one statement
+        figures = {pk: OrderFigures() for pk in ids}
+        with connection.cursor() as cursor:
+            cursor.execute(f"{_states_sql(len(missing))} UNION ALL {_figures_sql(len(ids), pad=4)}",
+                           missing * 3 + ids * 4)
+            rows = cursor.fetchall()
+        loaded.update(_loaded_from(r for r in rows if r[0] in ("o", "l", "g")))
+        _add_figures(figures, (r for r in rows if r[0] not in ("o", "l", "g")))
+    else:
+        figures = collect_figures(ids)
     auto_close: bool | None = None
     rows, closing = [], []
     for pk in ids:
