@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db import IntegrityError
+from django.db import IntegrityError, connection
 from django.db.models import Q, Sum
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -108,9 +108,8 @@ def left_to_pay(organization_id: int, partner_id: int,
     shipment_ids = {s for o, s in keys if s and not o}
     if not order_ids and not shipment_ids:
         return {}
-    settled = _settled(organization_id, partner_id, order_ids, shipment_ids)
+    settled, orders = _settled_and_open(organization_id, partner_id, sorted(order_ids), sorted(shipment_ids))
     result: dict[tuple[int | None, int | None], Decimal] = {}
-    orders = _open_orders(organization_id, partner_id, order_ids).only("pk", "amount", "status") if order_ids else []
     for order in orders:
         left = _left_on_order(order, settled)
         if left > 0:
@@ -119,6 +118,40 @@ def left_to_pay(organization_id: int, partner_id: int,
         if o is None and s in shipment_ids and shipped - already > 0:
             result[(None, s)] = shipped - already
     return result
+
+
+def _settled_and_open(organization_id: int, partner_id: int, order_ids: list[int], shipment_ids: list[int]
+                      ) -> tuple[dict[tuple[int | None, int | None], tuple[Decimal, Decimal]], list[SalesOrder]]:
+    """`_settled` of these orders and shipments, and which of the orders can be paid (`_open_orders`, as partial
+    instances: id, status, amount): one statement, its parts told apart by their first column, values as text."""
+    qn = connection.ops.quote_name
+
+    def marks(ids: list[int]) -> str:
+        return ", ".join(["%s"] * len(ids))
+
+    objects = [f"{column} IN ({marks(ids)})" for column, ids in (("order_id", order_ids), ("shipment_id", shipment_ids))
+               if ids]
+    parts = [f"SELECT 't', CAST(order_id AS TEXT), CAST(shipment_id AS TEXT), CAST(shipped AS TEXT), "
+             f"CAST(paid AS TEXT) FROM {qn(ClientSettlementsTotal._meta.db_table)} "
+             f"WHERE organization_id = %s AND partner_id = %s AND ({' OR '.join(objects)})"]
+    params: list[Any] = [organization_id, partner_id, *order_ids, *shipment_ids]
+    if order_ids:
+        parts.append(f"SELECT 'o', CAST(id AS TEXT), status, CAST(amount AS TEXT), NULL "
+                     f"FROM {qn(SalesOrder._meta.db_table)} WHERE organization_id = %s AND partner_id = %s "
+                     f"AND posted AND status <> %s AND id IN ({marks(order_ids)})")
+        params += [organization_id, partner_id, OrderStatus.NOT_AGREED, *order_ids]
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    settled: dict[tuple[int | None, int | None], tuple[Decimal, Decimal]] = {}
+    orders = []
+    for part, a, b, c, d in rows:
+        if part == "t":
+            settled[(int(a) if a else None, int(b) if b else None)] = (round_money(Decimal(c)),
+                                                                       round_money(Decimal(d)))
+        else:
+            orders.append(SalesOrder(pk=int(a), status=b, amount=round_money(Decimal(c))))
+    return settled, orders
 
 
 def suggest_allocation(organization_id: int, partner_id: int, amount: Decimal,
