@@ -69,12 +69,18 @@ def _buyer(partner: Any, counterparty_id: int | None, given: str = "") -> dict[s
 
 
 # ================================================================ facts
+def _settled_rows(organization_id: int, partner_id: int, orders: Iterable[int]) -> Any:
+    """(order, shipped, paid) per order as the client settlements register holds them now."""
+    totals = apps.get_model("sales", "ClientSettlementsTotal")
+    return (totals.objects.filter(organization_id=organization_id, partner_id=partner_id, order_id__in=list(orders))
+            .values("order_id").annotate(shipped=Sum("shipped"), paid=Sum("paid")).order_by()
+            .values_list("order_id", "shipped", "paid"))
+
+
 def _settled(organization_id: int, partner_id: int, orders: Iterable[int]) -> dict[int, tuple[Decimal, Decimal]]:
     """(shipped, paid) per order as the client settlements register holds them now."""
-    totals = apps.get_model("sales", "ClientSettlementsTotal")
-    rows = (totals.objects.filter(organization_id=organization_id, partner_id=partner_id, order_id__in=list(orders))
-            .values("order_id").annotate(shipped=Sum("shipped"), paid=Sum("paid")).order_by())
-    return {r["order_id"]: (round_money(r["shipped"] or 0), round_money(r["paid"] or 0)) for r in rows}
+    return {order: (round_money(shipped or 0), round_money(paid or 0))
+            for order, shipped, paid in _settled_rows(organization_id, partner_id, orders)}
 
 
 def _goods_of_orders(order_ids: Sequence[int]) -> dict[int, list[builder.Goods]]:
@@ -92,7 +98,7 @@ def _orders_now(order_ids: Sequence[int], settled_of: tuple[int, int] | None = N
     db = connection
     qn = db.ops.quote_name
     table = {name: qn(apps.get_model("sales", name)._meta.db_table)
-             for name in ("SalesOrder", "SalesOrderLine", "Shipment", "ShipmentLine", "ClientSettlementsTotal")}
+             for name in ("SalesOrder", "SalesOrderLine", "Shipment", "ShipmentLine")}
     marks = ", ".join(["%s"] * len(order_ids))
     nulls = ", ".join(["NULL"] * 9)
     parts = [
@@ -109,11 +115,11 @@ def _orders_now(order_ids: Sequence[int], settled_of: tuple[int, int] | None = N
         f"WHERE NOT l.cancelled AND l.document_id IN ({marks})",
     ]
     params: list[Any] = [*order_ids, *order_ids]
-    if settled_of is not None:
-        parts.append(f"SELECT 's', CAST(order_id AS TEXT), CAST(SUM(shipped) AS TEXT), CAST(SUM(paid) AS TEXT), "
-                     f"{nulls} FROM {table['ClientSettlementsTotal']} WHERE organization_id = %s AND partner_id = %s "
-                     f"AND order_id IN ({marks}) GROUP BY order_id")
-        params += [*settled_of, *order_ids]
+    if settled_of is not None:  # `_settled`'s own query, sent with the others
+        settled_sql, settled_params = _settled_rows(*settled_of, order_ids).query.sql_with_params()
+        parts.append(f"SELECT 's', CAST(s.order_id AS TEXT), CAST(s.shipped AS TEXT), CAST(s.paid AS TEXT), "
+                     f"{nulls} FROM ({settled_sql}) s")
+        params += settled_params
     with db.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(parts), params)
         rows = cursor.fetchall()

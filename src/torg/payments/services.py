@@ -47,14 +47,20 @@ class OpenItem:
     remaining: Decimal
 
 
-def _settled(organization_id: int, partner_id: int, order_ids: Iterable[int] | None = None,
-             shipment_ids: Iterable[int] | None = None) -> dict[tuple[int | None, int | None], tuple[Decimal, Decimal]]:
-    """(order, shipment) → (shipped, paid) of the client, all of it or only these orders and shipments."""
+def _settled_rows(organization_id: int, partner_id: int, order_ids: Iterable[int] | None = None,
+                  shipment_ids: Iterable[int] | None = None) -> Any:
+    """The client's settlement totals (order, shipment, shipped, paid), all of them or of these objects."""
     qs = ClientSettlementsTotal.objects.filter(organization_id=organization_id, partner_id=partner_id)
     if order_ids is not None or shipment_ids is not None:
         qs = qs.filter(Q(order_id__in=list(order_ids or [])) | Q(shipment_id__in=list(shipment_ids or [])))
-    return {(r["order_id"], r["shipment_id"]): (round_money(r["shipped"]), round_money(r["paid"]))
-            for r in qs.values("order_id", "shipment_id", "shipped", "paid")}
+    return qs.values_list("order_id", "shipment_id", "shipped", "paid")
+
+
+def _settled(organization_id: int, partner_id: int, order_ids: Iterable[int] | None = None,
+             shipment_ids: Iterable[int] | None = None) -> dict[tuple[int | None, int | None], tuple[Decimal, Decimal]]:
+    """(order, shipment) → (shipped, paid) of the client, all of it or only these orders and shipments."""
+    return {(o, s): (round_money(shipped), round_money(paid))
+            for o, s, shipped, paid in _settled_rows(organization_id, partner_id, order_ids, shipment_ids)}
 
 
 def _open_orders(organization_id: int, partner_id: int, order_ids: Iterable[int] | None = None) -> Any:
@@ -123,25 +129,20 @@ def left_to_pay(organization_id: int, partner_id: int,
 def _settled_and_open(organization_id: int, partner_id: int, order_ids: list[int], shipment_ids: list[int]
                       ) -> tuple[dict[tuple[int | None, int | None], tuple[Decimal, Decimal]], list[SalesOrder]]:
     """`_settled` of these orders and shipments, and which of the orders can be paid (`_open_orders`, as partial
-    instances: id, status, amount): one statement, its parts told apart by their first column, values as text."""
-    qn = connection.ops.quote_name
-
-    def marks(ids: list[int]) -> str:
-        return ", ".join(["%s"] * len(ids))
-
-    objects = [f"{column} IN ({marks(ids)})" for column, ids in (("order_id", order_ids), ("shipment_id", shipment_ids))
-               if ids]
-    parts = [f"SELECT 't', CAST(order_id AS TEXT), CAST(shipment_id AS TEXT), CAST(shipped AS TEXT), "
-             f"CAST(paid AS TEXT) FROM {qn(ClientSettlementsTotal._meta.db_table)} "
-             f"WHERE organization_id = %s AND partner_id = %s AND ({' OR '.join(objects)})"]
-    params: list[Any] = [organization_id, partner_id, *order_ids, *shipment_ids]
+    instances: id, status, amount): the two querysets sent as one statement, values as text so that they line up."""
+    settled_sql, settled_params = (_settled_rows(organization_id, partner_id, order_ids, shipment_ids)
+                                   .query.sql_with_params())
+    sql = (f"SELECT 't', CAST(s.order_id AS TEXT), CAST(s.shipment_id AS TEXT), CAST(s.shipped AS TEXT), "
+           f"CAST(s.paid AS TEXT) FROM ({settled_sql}) s")
+    params: list[Any] = list(settled_params)
     if order_ids:
-        parts.append(f"SELECT 'o', CAST(id AS TEXT), status, CAST(amount AS TEXT), NULL "
-                     f"FROM {qn(SalesOrder._meta.db_table)} WHERE organization_id = %s AND partner_id = %s "
-                     f"AND posted AND status <> %s AND id IN ({marks(order_ids)})")
-        params += [organization_id, partner_id, OrderStatus.NOT_AGREED, *order_ids]
+        open_sql, open_params = (_open_orders(organization_id, partner_id, order_ids)
+                                 .values_list("id", "status", "amount").query.sql_with_params())
+        sql += (f" UNION ALL SELECT 'o', CAST(o.id AS TEXT), o.status, CAST(o.amount AS TEXT), NULL "
+                f"FROM ({open_sql}) o")
+        params += open_params
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     settled: dict[tuple[int | None, int | None], tuple[Decimal, Decimal]] = {}
     orders = []
