@@ -544,18 +544,21 @@ def _approval_message(order: SalesOrder) -> str:
              "show on the order.") % {"doc": order, "n": count}
 
 
-def _agree(order: SalesOrder, user: Any) -> str:
-    order = services.submit_order(order, user=user)
+def _outcome(order: SalesOrder) -> str:
+    """What became of an order asked to be agreed or released: sent for approval, agreed, or released."""
     if order.approval == ApprovalState.PENDING:
         return _approval_message(order)
+    if order.status == OrderStatus.TO_SHIP:
+        return _("Released to ship: %(doc)s is in the shipping backlog.") % {"doc": order}
     return _("Agreed: %(doc)s is to be secured.") % {"doc": order}
 
 
+def _agree(order: SalesOrder, user: Any) -> str:
+    return _outcome(services.submit_order(order, user=user))
+
+
 def _release(order: SalesOrder, user: Any) -> str:
-    order = services.release_to_ship(order, user=user)
-    if order.approval == ApprovalState.PENDING:
-        return _approval_message(order)
-    return _("Released to ship: %(doc)s is in the shipping backlog.") % {"doc": order}
+    return _outcome(services.release_to_ship(order, user=user))
 
 
 def _not_agreed(order: SalesOrder, user: Any) -> str:
@@ -595,6 +598,12 @@ def _order_forms(request: HttpRequest, page: DocumentPage) -> dict[str, Any] | N
         return out  # a new order takes its agreement's schedule
     schedule = order.agreement.payment_schedule if order.agreement_id else None
     return {**out, "stages": services.build_stages(order, schedule)}
+
+
+def _order_saved(request: HttpRequest, order: SalesOrder) -> str:
+    """After «Save and agree» / «Save and release to ship»: what became of the order (the same words as the
+    Agree and Release buttons)."""
+    return _outcome(order) if request.POST.get("action", "") in SAVE_WITH_STATUS else ""
 
 
 def _order_state(order: SalesOrder) -> Any:
@@ -660,6 +669,7 @@ ORDERS = DocumentConfig(
     item_search_url_name="sales:item_search", item_search_params=("agreement", "date"),
     line_form=sf.SaleLineForm, prepare_lines=sf.clean_sale_lines, locked=_order_locked,
     form_template="sales/order_form.html", extra_context=_order_context, extra_forms=_order_forms,
+    saved_message=_order_saved,
     actions=(
         DocumentAction("agree", gettext_lazy("Agree"), Cap.SALES_EDIT, _agree, icon="bi-hand-thumbs-up",
                        available=_can_agree, primary=True),

@@ -152,6 +152,9 @@ class DocumentConfig:
     # they are invalid. Errors a service names under a key of `page.extra` ("stages.2.percent") go to
     # `page.extra_errors` for those forms to show.
     extra_forms: Callable[[HttpRequest, DocumentPage], dict[str, Any] | None] | None = None
+    # what to say after a save, when the page's own button did more than save (an order agreed at once): a message,
+    # or "" for the usual one
+    saved_message: Callable[[HttpRequest, Any], str] | None = None
 
     @property
     def postable(self) -> bool:
@@ -683,7 +686,10 @@ def _save(request: HttpRequest, config: DocumentConfig, doc: Document) -> HttpRe
         _apply_core_error(page, exc)
         return render_document(request, page)
     saved = header.instance
-    if and_post:
+    own = config.saved_message(request, saved) if config.saved_message else ""
+    if own:
+        messages.success(request, own)
+    elif and_post:
         messages.success(request, _("Saved and posted: %(doc)s.") % {"doc": saved})
     else:
         messages.success(request, _("Saved: %(doc)s.") % {"doc": saved})

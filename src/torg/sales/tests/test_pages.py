@@ -352,6 +352,7 @@ def test_an_order_saved_and_released_to_ship_in_one_step(client: Client, manager
     assert response.status_code == 302 and response["Location"] == reverse("sales:orders_edit", args=[order.pk])
     assert (order.status, order.posted) == (OrderStatus.TO_SHIP, True) and order.agreed_at is not None
     page = html(boss.get(reverse("sales:orders_edit", args=[order.pk])))
+    assert f"Released to ship: {order} is in the shipping backlog." in page  # what became of it, not just "Saved"
     assert 'id="save-release"' not in page and 'id="save-agree"' not in page  # already released
     # A new order offers both buttons.
     page = html(web.get(reverse("sales:orders_new")))
