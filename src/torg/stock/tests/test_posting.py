@@ -86,6 +86,33 @@ def test_repost_that_would_overdraw_is_refused_and_keeps_the_old_version(
     assert Stock.balance(warehouse=warehouse2, item=milk)["quantity"] == 4
 
 
+@pytest.mark.parametrize("combined_params", [20_000, 12])
+def test_a_documents_register_statements_run_together_or_in_parts_with_the_same_result(
+    organization, warehouse, warehouse2, supplier, milk, bread, monkeypatch, combined_params
+):
+    """On PostgreSQL a document's register statements go as one; past COMBINED_PARAMS parameters (here forced
+    down to 12, so that each statement goes alone) they are sent in parts. Totals, the control of a controlled
+    register and a re-post that deletes the old movements come out the same either way."""
+    from torg.core import posting
+
+    monkeypatch.setattr(posting, "COMBINED_PARAMS", combined_params)
+    purchase(organization, warehouse, supplier, moment("2026-03-10"), [(milk, 10, 100), (bread, 5, 50)])
+    doc = transfer(organization, warehouse, warehouse2, moment("2026-03-12"), [(milk, 4), (bread, 2)])
+    doc.refresh_from_db()
+    services.save_stock_document(doc, [TransferLine(item=milk, quantity=D(6)), TransferLine(item=bread, quantity=D(5))],
+                                 expected_version=doc.version)
+    assert (Stock.balance(warehouse=warehouse, item=milk)["quantity"],
+            Stock.balance(warehouse=warehouse2, item=bread)["quantity"]) == (D(4), D(5))
+
+    doc.refresh_from_db()
+    with pytest.raises(ShortageError) as info:
+        services.save_stock_document(doc, [TransferLine(item=milk, quantity=D(6)),
+                                           TransferLine(item=bread, quantity=D(7))], expected_version=doc.version)
+    assert [(s.names["item"], s.need, s.have) for s in info.value.shortfalls] == [("Bread", D(7), D(5))]
+    assert len(Stock.movements_of(doc)) == 4 and Stock.balance(warehouse=warehouse, item=bread)["quantity"] == 0
+    assert verify_register(Stock) == [] and verify_register(StockCost) == []
+
+
 def test_unpost_of_a_receipt_used_later_is_refused_with_the_later_documents(
     organization, warehouse, supplier, milk
 ):
