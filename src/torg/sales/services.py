@@ -36,6 +36,7 @@ from torg.core.models import ChangeLogEntry
 from torg.core.money import allocate, round_money
 from torg.core.permissions import Cap, has_capability
 from torg.core.posting import ShortageError
+from torg.sales import settlements
 from torg.sales.models import (
     AdvanceOffset,
     AdvanceOffsetLine,
@@ -195,10 +196,29 @@ def check_agreement(agreement: TradeAgreement | None, organization_id: int, part
 
 
 def agreement_prices(agreement: TradeAgreement | None, item_ids: Iterable[int], day: dt.date) -> dict[int, Decimal]:
-    """List prices of the agreement's price type on a day (item → price)."""
+    """List prices of the agreement's price type on a day (item → price). The prices read stay with the agreement
+    instance (one save reads them to fill the lines and again to find deviations)."""
     if agreement is None:
         return {}
-    return prices_of(list(item_ids), agreement.price_type_id, day)
+    known = agreement.__dict__.setdefault("_prices_read", {})
+    wanted = set(item_ids)
+    missing = sorted(i for i in wanted if (i, day, agreement.price_type_id) not in known)
+    if missing:
+        found = prices_of(missing, agreement.price_type_id, day)
+        known.update({(i, day, agreement.price_type_id): found.get(i) for i in missing})
+    return {i: price for i in wanted if (price := known[(i, day, agreement.price_type_id)]) is not None}
+
+
+def schedule_template(agreement: TradeAgreement) -> list[tuple[str, Decimal, int]]:
+    """The agreement's payment schedule as (kind, percent, days) per stage, read once per agreement instance."""
+    if not agreement.payment_schedule_id:
+        return []
+    cached = agreement.__dict__.get("_schedule_template")
+    if cached is None or cached[0] != agreement.payment_schedule_id:
+        stages = [(s.kind, Decimal(s.percent), s.days) for s in PaymentScheduleStage.objects
+                  .filter(schedule_id=agreement.payment_schedule_id).order_by("pk")]
+        cached = agreement.__dict__["_schedule_template"] = (agreement.payment_schedule_id, stages)
+    return cached[1]
 
 
 def fill_line_prices(document: Any, lines: Sequence[Any]) -> None:
@@ -356,12 +376,12 @@ def _check_lines(lines: Sequence[Any], errors: dict[str, list[str]]) -> None:
                 _("Line %(n)s: the discount is a percent from 0 to 100.") % {"n": n})
 
 
-def build_stages(order: SalesOrder, schedule: PaymentSchedule | None) -> list[OrderPaymentStage]:
-    """The order's payment stages from a schedule template, with amounts and dates."""
-    if schedule is None:
+def build_stages(order: SalesOrder) -> list[OrderPaymentStage]:
+    """The order's payment stages from its agreement's schedule (amounts and dates: compute_stages)."""
+    if order.agreement is None:
         return []
-    template = list(schedule.stages.all())
-    return [OrderPaymentStage(kind=s.kind, percent=s.percent, days=s.days) for s in template]
+    return [OrderPaymentStage(kind=kind, percent=percent, days=days)
+            for kind, percent, days in schedule_template(order.agreement)]
 
 
 def compute_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage]) -> None:
@@ -430,10 +450,8 @@ def agreement_deviations(order: SalesOrder, lines: Sequence[SalesOrderLine],
         result.append(Deviation("warehouse", "logistic", None,
                                 _("The order ships from another warehouse than the agreement's")))
     if agreement.payment_schedule_id:
-        template = [(s.kind, Decimal(s.percent), s.days) for s in PaymentScheduleStage.objects
-                    .filter(schedule_id=agreement.payment_schedule_id).order_by("pk")]
         mine = [(s.kind, Decimal(s.percent), s.days) for s in stages]
-        if template != mine:
+        if schedule_template(agreement) != mine:
             result.append(Deviation("schedule", "financial", None,
                                     _("The payment schedule differs from the agreement's “%(s)s”")
                                     % {"s": agreement.payment_schedule}))
@@ -562,7 +580,7 @@ def _prepare_order(order: SalesOrder, lines: Sequence[SalesOrderLine],
         if order.pk:
             stages = [OrderPaymentStage(kind=s.kind, percent=s.percent, days=s.days) for s in order.stages.all()]
         else:
-            stages = build_stages(order, order.agreement.payment_schedule if order.agreement else None)
+            stages = build_stages(order)
     stages = list(stages)
     compute_stages(order, stages)
     return stages
@@ -1072,38 +1090,33 @@ def _check_over_shipment(shipment: Shipment, lines: Sequence[ShipmentLine]) -> N
 
 def client_debt(organization_id: int, partner_id: int) -> Decimal:
     """What the client owes the organization now: shipped − paid over all objects, less the advance it holds."""
-    row = ClientSettlementsTotal.objects.filter(organization_id=organization_id, partner_id=partner_id).aggregate(
-        s=Sum("shipped"), p=Sum("paid"))
-    advance = ClientAdvances.balance(organization=organization_id, partner=partner_id)["amount"]
-    return round_money((row["s"] or 0) - (row["p"] or 0)) - advance
+    return settlements.client_position(organization_id, partner_id, timezone.localdate()).debt
 
 
 def overdue_debt(organization_id: int, partner_id: int, today: dt.date | None = None) -> Decimal:
     """Debt past its due date (receivables by object and due date)."""
-    from torg.sales import settlements
-
     return settlements.overdue_debt(organization_id, partner_id, today or timezone.localdate())
 
 
-def _check_credit(shipment: Shipment, user: Any) -> None:
+def _check_credit(shipment: Shipment, user: Any) -> settlements.ClientPosition | None:
+    """Refuse a shipment to a client with overdue debt, or one that takes its debt above its credit limit, unless
+    the user may override; returns where the client stands (None when not read)."""
     if has_capability(user, Cap.SALES_OVERRIDE_CREDIT):
-        return
-    partner = Partner.objects.get(pk=shipment.partner_id)
+        return None
     # Overdue as of the shipment's day: a back-dated shipment is judged by the debts due before it.
-    overdue = overdue_debt(shipment.organization_id, shipment.partner_id,
-                           today=timezone.localtime(shipment.date).date())
-    if overdue > 0:
+    position = settlements.client_position(shipment.organization_id, shipment.partner_id,
+                                           timezone.localtime(shipment.date).date())
+    if position.overdue > 0:
         raise CoreError(CREDIT_LIMIT, _("%(client)s has overdue debt of %(amount)s: shipping stops until it is paid "
                                         "(or someone with the right overrides).") % {
-            "client": partner, "amount": _fmt(overdue)})
-    limit = partner.credit_limit
-    if limit is None:
-        return
-    debt = client_debt(shipment.organization_id, shipment.partner_id)
-    if debt > limit:
+            "client": Partner.objects.get(pk=shipment.partner_id), "amount": _fmt(position.overdue)})
+    limit = position.credit_limit
+    if limit is not None and position.debt > limit:
         raise CoreError(CREDIT_LIMIT, _("%(client)s would owe %(debt)s, above its credit limit of %(limit)s "
                                         "by %(over)s.") % {
-            "client": partner, "debt": _fmt(debt), "limit": _fmt(limit), "over": _fmt(debt - limit)})
+            "client": Partner.objects.get(pk=shipment.partner_id), "debt": _fmt(position.debt),
+            "limit": _fmt(limit), "over": _fmt(position.debt - limit)})
+    return position
 
 
 def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: Any = None,
@@ -1131,8 +1144,9 @@ def save_shipment(shipment: Shipment, lines: Sequence[ShipmentLine], *, user: An
         save_document(shipment, lines, user=user, expected_version=expected_version, post=post)
         if (post or was_posted) and (not was_posted or shipment.amount > before):
             # A posted shipment made smaller (goods refused at the door) only lowers the debt: no credit check.
-            _check_credit(shipment, user)
-            offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)
+            position = _check_credit(shipment, user)
+            offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date,
+                            advance=position.advance if position else None)
         if post and not was_posted:
             events.publish("shipment_posted", shipment=shipment, user=user)
     return shipment
@@ -1156,8 +1170,9 @@ def post_shipment(shipment: Shipment, *, user: Any = None) -> Shipment:
     with _explain_backlog_shortage(shipment, lines), service_transaction(own_savepoint=True):
         was_posted = Shipment.objects.filter(pk=shipment.pk, posted=True).exists()
         post_document(shipment, user=user)
-        _check_credit(shipment, user)
-        offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date)
+        position = _check_credit(shipment, user)
+        offset_advances(shipment.organization_id, shipment.partner_id, user=user, date=shipment.date,
+                        advance=position.advance if position else None)
         if not was_posted:
             events.publish("shipment_posted", shipment=shipment, user=user)
     return shipment
@@ -1176,10 +1191,12 @@ def open_debts(organization_id: int, partner_id: int) -> list[tuple[int | None, 
     return sorted([d for d in debts if d[2] > 0], key=lambda d: (d[0] or 0, d[1] or 0))
 
 
-def offset_advances(organization_id: int, partner_id: int, *, user: Any = None,
-                    date: dt.datetime | None = None) -> AdvanceOffset | None:
-    """Apply the advance a client holds to its open debts, oldest first, with a posted advance offset."""
-    advance = ClientAdvances.balance(organization=organization_id, partner=partner_id)["amount"]
+def offset_advances(organization_id: int, partner_id: int, *, user: Any = None, date: dt.datetime | None = None,
+                    advance: Decimal | None = None) -> AdvanceOffset | None:
+    """Apply the advance a client holds to its open debts, oldest first, with a posted advance offset. `advance`:
+    what the client holds, when the caller has just read it in this transaction."""
+    if advance is None:
+        advance = ClientAdvances.balance(organization=organization_id, partner=partner_id)["amount"]
     if advance <= 0:
         return None
     debts = open_debts(organization_id, partner_id)

@@ -10,11 +10,12 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.contrib.contenttypes.models import ContentType
-from django.db.models import F, Max, Q
+from django.db.models import F, Max, Q, Sum
 from django.utils import timezone
 
 from torg.core.documents import document_labeller
 from torg.core.money import round_money
+from torg.sales.states import moment_from_text
 
 ZERO = Decimal(0)
 
@@ -90,16 +91,24 @@ def stages_of(order_ids: Sequence[int]) -> dict[int, list[Stage]]:
     return result
 
 
-def _credit_due(stages: dict[int, Sequence[Any]], order_ids: Sequence[int]) -> dict[int, dt.date | None]:
-    """When each order's debt falls due: its last shipment + the credit days, or before any shipment its
-    earliest stage date. `stages`: order → its stages (anything with kind, days and due_date)."""
-    from torg.sales.models import ShipmentLine, StageKind
+def _last_shipped(order_ids: Any) -> Any:
+    """(order, the date of its last posted shipment) of these orders (ids, or a queryset of ids)."""
+    from torg.sales.models import ShipmentLine
 
-    last: dict[int, dt.date] = {}
-    for order_id, when in (ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
-                           .values("order_id").annotate(last=Max("document__date")).values_list("order_id", "last")
-                           .order_by()):
-        last[order_id] = timezone.localtime(when).date()
+    return (ShipmentLine.objects.filter(order_id__in=order_ids, document__posted=True)
+            .values("order_id").annotate(last=Max("document__date")).values_list("order_id", "last").order_by())
+
+
+def _credit_due(stages: dict[int, Sequence[Any]], order_ids: Sequence[int],
+                last_shipped: dict[int, dt.datetime] | None = None) -> dict[int, dt.date | None]:
+    """When each order's debt falls due: its last shipment + the credit days, or before any shipment its
+    earliest stage date. `stages`: order → its stages (anything with kind, days and due_date); `last_shipped`:
+    order → when it last shipped, when the caller has read it."""
+    from torg.sales.models import StageKind
+
+    if last_shipped is None:
+        last_shipped = dict(_last_shipped(order_ids))
+    last = {order_id: timezone.localtime(when).date() for order_id, when in last_shipped.items()}
     result: dict[int, dt.date | None] = {}
     for order_id in order_ids:
         own = stages.get(order_id, ())
@@ -111,36 +120,102 @@ def _credit_due(stages: dict[int, Sequence[Any]], order_ids: Sequence[int]) -> d
     return result
 
 
-def overdue_debt(organization: int, partner: int, today: dt.date) -> Decimal:
-    """What a client owes an organization past its due dates on `today`, as `receivables` counts it; only the
-    objects it owes on are read (most of the time none, or the order just shipped)."""
-    from torg.sales.models import ClientSettlementsTotal, Shipment
+@dataclass(frozen=True)
+class ClientPosition:
+    """Where a client stands with an organization now, as a shipment is checked against it."""
 
-    owed = []
-    for order_id, shipment_id, shipped, paid in (ClientSettlementsTotal.objects
-                                                 .filter(organization_id=organization, partner_id=partner,
-                                                         shipped__gt=F("paid"))
-                                                 .values_list("order_id", "shipment_id", "shipped", "paid")):
-        debt = round_money(shipped) - round_money(paid)
-        if debt > 0:
-            owed.append((order_id, shipment_id, debt))
-    if not owed:
-        return ZERO
-    order_ids = sorted({o for o, _s, _d in owed if o})
-    due = _credit_due(stages_of(order_ids), order_ids) if order_ids else {}
-    without_order = [s for o, s, _d in owed if s and not o]
-    shipments = {s.pk: s for s in Shipment.objects.filter(pk__in=without_order)} if without_order else {}
-    total = ZERO
-    for order_id, shipment_id, debt in owed:
-        due_date = None
-        if order_id:
-            due_date = due.get(order_id)
-        elif shipment_id and shipment_id in shipments:
-            shipment = shipments[shipment_id]
-            due_date = shipment.due_date or timezone.localtime(shipment.date).date()
+    overdue: Decimal  # owed past its due dates on the day asked
+    debt: Decimal  # shipped − paid over all objects, less the advance (negative: the client is owed)
+    advance: Decimal  # the unallocated advance the client holds
+    credit_limit: Decimal | None
+
+
+def _owed(organization: int, partner: int) -> Any:
+    """The client's settlement totals it still owes on."""
+    from torg.sales.models import ClientSettlementsTotal
+
+    return ClientSettlementsTotal.objects.filter(organization_id=organization, partner_id=partner,
+                                                 shipped__gt=F("paid"))
+
+
+def client_position(organization: int, partner: int, today: dt.date) -> ClientPosition:
+    """The client's overdue debt on `today` (as `receivables` counts it), its debt, advance and credit limit, read
+    in one statement: the objects it owes on with their stages, last shipments and due dates, the sums of all its
+    settlements, its advance and its limit — parts told apart by their first column, values as text so that they
+    line up on any database. A shipment asks this as it is posted."""
+    from django.db import connection
+
+    from torg.catalogs.models import Partner
+    from torg.sales.models import (
+        ClientAdvances,
+        ClientAdvancesTotal,
+        ClientSettlementsTotal,
+        OrderPaymentStage,
+        Shipment,
+    )
+
+    owed = _owed(organization, partner)
+    owed_orders = owed.filter(order__isnull=False).values("order_id")
+    querysets = [
+        ("p", Partner.objects.filter(pk=partner).values_list("credit_limit"), ["credit_limit"]),
+        ("a", ClientAdvancesTotal.objects.filter(key=ClientAdvances.key_of((organization, partner)))
+         .values_list("amount"), ["amount"]),
+        ("t", ClientSettlementsTotal.objects.filter(organization_id=organization, partner_id=partner)
+         .values("partner_id").annotate(s=Sum("shipped"), p=Sum("paid")).values_list("s", "p").order_by(),
+         ["s", "p"]),
+        ("d", owed.values_list("order_id", "shipment_id", "shipped", "paid"),
+         ["order_id", "shipment_id", "shipped", "paid"]),
+        ("s", OrderPaymentStage.objects.filter(order_id__in=owed_orders).order_by()
+         .values_list("order_id", "kind", "amount", "days", "due_date"),
+         ["order_id", "kind", "amount", "days", "due_date"]),
+        ("l", _last_shipped(owed_orders), ["order_id", "last"]),
+        ("w", Shipment.objects.filter(pk__in=owed.filter(order__isnull=True).values("shipment_id"))
+         .values_list("id", "due_date", "date"), ["id", "due_date", "date"]),
+    ]
+    parts, params = [], []
+    for tag, queryset, columns in querysets:
+        sql, part_params = queryset.query.sql_with_params()
+        values = [f"CAST(q.{connection.ops.quote_name(c)} AS TEXT)" for c in columns] + ["NULL"] * (5 - len(columns))
+        parts.append(f"SELECT '{tag}', {', '.join(values)} FROM ({sql}) q")
+        params += part_params
+    with connection.cursor() as cursor:
+        cursor.execute(" UNION ALL ".join(parts), params)
+        rows = cursor.fetchall()
+    limit, advance, shipped, paid = None, ZERO, ZERO, ZERO
+    owing: list[tuple[int | None, int | None, Decimal]] = []
+    stages: dict[int, list[Stage]] = defaultdict(list)
+    last: dict[int, dt.datetime] = {}
+    shipments: dict[int, dt.date] = {}
+    for tag, a, b, c, d, e in rows:
+        if tag == "p":
+            limit = None if a is None else Decimal(a)
+        elif tag == "a":
+            advance = Decimal(a)
+        elif tag == "t":
+            shipped, paid = Decimal(a), Decimal(b)
+        elif tag == "d":
+            debt = round_money(Decimal(c)) - round_money(Decimal(d))
+            if debt > 0:
+                owing.append((int(a) if a else None, int(b) if b else None, debt))
+        elif tag == "s":
+            stages[int(a)].append(Stage(b, Decimal(c), int(d), dt.date.fromisoformat(e) if e else None))
+        elif tag == "l":
+            last[int(a)] = moment_from_text(b)
+        else:
+            shipments[int(a)] = dt.date.fromisoformat(b) if b else timezone.localtime(moment_from_text(c)).date()
+    order_ids = sorted({o for o, _s, _d in owing if o})
+    due = _credit_due(stages, order_ids, last) if order_ids else {}
+    overdue = ZERO
+    for order_id, shipment_id, debt in owing:
+        due_date = due.get(order_id) if order_id else shipments.get(shipment_id) if shipment_id else None
         if due_date is not None and due_date < today:
-            total += debt
-    return total
+            overdue += debt
+    return ClientPosition(overdue, round_money(shipped - paid) - advance, advance, limit)
+
+
+def overdue_debt(organization: int, partner: int, today: dt.date) -> Decimal:
+    """What a client owes an organization past its due dates on `today`, as `receivables` counts it."""
+    return client_position(organization, partner, today).overdue
 
 
 # Orders whose payment stages may still wait for money: agreed, not closed, not yet shipped and paid in full.

@@ -146,7 +146,8 @@ def _figures_sql(n: int, pad: int = 0) -> str:
     )
 
 
-def _moment(text: str) -> dt.datetime:
+def moment_from_text(text: str) -> dt.datetime:
+    """A date and time a statement read as text (PostgreSQL writes its offset, SQLite stores UTC without one)."""
     value = parse_datetime(text.replace("T", " "))
     if value is None:
         raise ValueError(f"not a date and time: {text!r}")
@@ -174,7 +175,7 @@ def _add_figures(figures: dict[int, OrderFigures], rows: Iterable[Sequence[Any]]
         elif part == "b":
             f.backlog = round_quantity(Decimal(a or 0))
         elif part == "d":
-            f.last_shipment = timezone.localtime(_moment(a)).date()
+            f.last_shipment = timezone.localtime(moment_from_text(a)).date()
         else:
             f.to_issue, f.issue_difference = int(a) > 0, int(b) > 0
 
