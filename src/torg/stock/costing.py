@@ -45,18 +45,29 @@ def issue_costs(document: Document, organization_id: int, quantities: dict[int, 
     register = _cost_register()
     if not quantities:
         return {}
-    keys = sorted(register.key_of((organization_id, item_id)) for item_id in quantities)
-    if connection.vendor == "postgresql" and transaction.get_connection().in_atomic_block:
-        # Serialize issuers of the same items so two of them never take the same average twice.
-        list(register.total_model.objects.select_for_update().filter(key__in=keys).order_by("key").values_list("id"))
-    ct = ContentType.objects.get_for_model(document)
-    balances = register.balances_at(
-        document.date, ["item"], before=(ct.pk, document.pk or 0),
-        organization=organization_id, item=list(quantities),
-    )
+    item_of = {register.key_of((organization_id, item_id)): item_id for item_id in quantities}
+    keys = sorted(item_of)
+    # Issuers of the same items are serialized (PostgreSQL: the total rows locked in key order) so two of them never
+    # take the same average twice. A document dated after every movement of its items (the usual one, dated now)
+    # takes the kept totals read with that lock; one dated before some takes the balance at its moment.
+    lock = connection.vendor == "postgresql" and transaction.get_connection().in_atomic_block
+    kept = register.kept_if_nothing_from(document.date, keys, lock=lock)
+    # What the posting's check for later issues (schedule_recalculation_if_backdated) can take from here.
+    document.__dict__["_cost_nothing_from"] = (document.date, set(keys)) if kept is not None else None
+    if kept is not None:
+        balances = {item_of[key]: balance for key, balance in kept.items()}
+    else:
+        if lock:
+            list(register.total_model.objects.select_for_update().filter(key__in=keys).order_by("key")
+                 .values_list("id"))
+        ct = ContentType.objects.get_for_model(document)
+        balances = {item: balance for (item,), balance in register.balances_at(
+            document.date, ["item"], before=(ct.pk, document.pk or 0),
+            organization=organization_id, item=list(quantities),
+        ).items()}
     costs: dict[int, Decimal] = {}
     for item_id, quantity in quantities.items():
-        balance = balances.get((item_id,), {"quantity": Decimal(0), "amount": Decimal(0)})
+        balance = balances.get(item_id, {"quantity": Decimal(0), "amount": Decimal(0)})
         on_hand, amount = balance["quantity"], round_money(balance["amount"])
         if on_hand <= 0 or quantity <= 0:
             costs[item_id] = Decimal("0.00")
@@ -91,6 +102,9 @@ def schedule_recalculation_if_backdated(
         return
     register = _cost_register()
     start = min(d for d in (document.date, previous_date) if d is not None)
+    cleared = document.__dict__.get("_cost_nothing_from")
+    if previous_date is None and cleared is not None and cleared[0] == start and changed_keys <= cleared[1]:
+        return  # issue_costs found no movement of these items from this moment on, with their totals locked
     ct = ContentType.objects.get_for_model(document)
     # Asked on every posting of a receipt: a plain statement (the ORM's query building costs more than
     # the indexed (key, period) lookup).
