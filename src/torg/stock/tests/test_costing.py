@@ -12,7 +12,7 @@ from torg.core.errors import CoreError, ErrorCode
 from torg.core.models import Job
 from torg.stock import services
 from torg.stock.costing import recalculate_costs
-from torg.stock.models import Purchase, Stock, StockCost, StockCostMovement, WriteOff
+from torg.stock.models import Purchase, Stock, StockCost, StockCostMovement, WriteOff, WriteOffLine
 from torg.stock.tests.helpers import D, purchase, stock_count, write_off
 
 pytestmark = pytest.mark.django_db
@@ -47,6 +47,37 @@ def test_average_with_repeating_decimals_leaves_nothing_behind(organization, war
     assert [a for _n, a in issued_costs()] == [D(x) for x in ("100.01", "100.00", "100.01", "100.00", "100.01",
                                                                "100.00")]
     assert StockCost.balance(organization=organization, item=milk) == {"quantity": D(0), "amount": D("0.00")}
+
+
+def test_an_issue_after_every_movement_takes_the_kept_totals_and_a_backdated_one_its_moment(
+    organization, warehouse, supplier, milk, django_capture_on_commit_callbacks
+):
+    """A write-off dated after every movement of its item takes the kept cost totals (no later movement to leave
+    out) and queues no recalculation; one dated between two receipts takes the balance at its own moment and
+    queues the recalculation of what follows."""
+    organization.vat_payer = False
+    organization.save()
+    purchase(organization, warehouse, supplier, moment("2026-03-01"), [(milk, 10, 100)])
+    purchase(organization, warehouse, supplier, moment("2026-03-05"), [(milk, 10, 200)])
+    key = StockCost.key_of((organization.pk, milk.pk))
+    assert StockCost.kept_if_nothing_from(moment("2026-03-06"), [key]) == {
+        key: {"quantity": D(20), "amount": D("3000.00")}}
+    assert StockCost.kept_if_nothing_from(moment("2026-03-05"), [key]) is None  # a movement at that moment
+    assert StockCost.kept_if_nothing_from(moment("2026-03-06"), []) == {}
+
+    latest = WriteOff(organization=organization, warehouse=warehouse, date=moment("2026-03-06"), reason="damaged")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.save_stock_document(latest, [WriteOffLine(item=milk, quantity=D(2))], post=True)
+    assert latest.__dict__["_cost_nothing_from"] == (latest.date, {key})  # what spares the check for later issues
+    assert issued_costs() == [(1, D("300.00"))]  # (1000 + 2000) / 20 × 2
+    assert not Job.objects.filter(name="stock.recalculate_costs").exists()
+
+    backdated = WriteOff(organization=organization, warehouse=warehouse, date=moment("2026-03-03"), reason="damaged")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.save_stock_document(backdated, [WriteOffLine(item=milk, quantity=D(5))], post=True)
+    assert backdated.__dict__["_cost_nothing_from"] is None
+    assert StockCostMovement.objects.get(recorder_id=backdated.pk, record_type=-1).amount == D("500.00")  # 5 × 100
+    assert Job.objects.filter(name="stock.recalculate_costs", status="queued").exists()
 
 
 def _run_recalc_jobs() -> None:
