@@ -42,6 +42,7 @@ The server is what production runs: gunicorn (sync workers, `--workers`) serving
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gzip
 import json
 import os
@@ -779,7 +780,9 @@ def main() -> None:
         fb.pg_admin(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         fb.pg_admin(f"CREATE DATABASE {db}")
         server = None
+        statistics_ = contextlib.ExitStack()
         try:
+            results["statistics"] = statistics_.enter_context(fb.fresh_statistics(fb.pg_url(db)))
             log(f"migrating {db}")
             subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v", "0"], env=env,
                            check=True, cwd=ROOT)
@@ -821,6 +824,7 @@ def main() -> None:
                 results["pages"]["after"] = measure_pages(base, plan["load"][0], plan["password"], "after")
             confirmed = sum(len(p.sent) for p in phones)
         finally:
+            statistics_.close()
             if server is not None:
                 os.killpg(server.pid, signal.SIGTERM)
                 server.wait(timeout=30)

@@ -25,7 +25,6 @@ import argparse
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -210,8 +209,7 @@ def run_child(backend: str, database_url: str, quick: bool, var_dir: Path) -> di
            "PYTHONPATH": str(SRC)}
     env.pop("TORG_TEST_DATABASE_URL", None)
     cmd = [sys.executable, __file__, "--child", backend, "--out", str(out)] + (["--quick"] if quick else [])
-    subprocess.run(cmd, env=env, check=True, cwd=ROOT)
-    return json.loads(out.read_text())
+    return fb.run_in_child(cmd, env, out, database_url if backend == "postgresql" else None)
 
 
 def table(results: dict[str, Any]) -> str:

@@ -38,7 +38,6 @@ import json
 import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -550,8 +549,7 @@ def run_child(backend: str, database_url: str, quick: bool, profile: bool, var_d
     env.pop("TORG_TEST_DATABASE_URL", None)
     cmd = [sys.executable, __file__, "--child", backend, "--out", str(out)]
     cmd += (["--quick"] if quick else []) + (["--profile"] if profile else [])
-    subprocess.run(cmd, env=env, check=True, cwd=ROOT)
-    return json.loads(out.read_text())
+    return fb.run_in_child(cmd, env, out, database_url if backend == "postgresql" else None)
 
 
 # ================================================================== the table

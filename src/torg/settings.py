@@ -92,11 +92,13 @@ if _test_url:
     DATABASES["default"] = dj_database_url.parse(_test_url)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and os.environ.get("TORG_PG_PREPARED", "1") == "1":
     # Statements a process sends again and again (posting sends the same ones for every document) are parsed once
-    # per connection. Each is still planned for its values (a generic plan chose scans over large registers and
-    # made posting several times slower). Behind a connection pooler in transaction mode (PgBouncer), which does
-    # not carry prepared statements across transactions, set TORG_PG_PREPARED=0.
-    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5,
-                                                           "options": "-c plan_cache_mode=force_custom_plan"})
+    # per connection, and planned once too where PostgreSQL finds the plan fit for any values (its default,
+    # plan_cache_mode=auto; that needs the statistics autovacuum keeps — core/DESIGN.md). Behind a connection
+    # pooler in transaction mode (PgBouncer), which does not carry prepared statements across transactions, set
+    # TORG_PG_PREPARED=0; TORG_PG_PLAN_CACHE_MODE=force_custom_plan plans every execution for its values.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"server_side_binding": True, "prepare_threshold": 5})
+    if os.environ.get("TORG_PG_PLAN_CACHE_MODE"):
+        DATABASES["default"]["OPTIONS"]["options"] = "-c plan_cache_mode=" + os.environ["TORG_PG_PLAN_CACHE_MODE"]
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # A document form posts about 5 fields per line; a stock count of a whole warehouse has thousands of lines.
