@@ -138,28 +138,19 @@ def _owed(organization: int, partner: int) -> Any:
                                                  shipped__gt=F("paid"))
 
 
-def client_position(organization: int, partner: int, today: dt.date) -> ClientPosition:
-    """The client's overdue debt on `today` (as `receivables` counts it), its debt, advance and credit limit, read
-    in one statement: the objects it owes on with their stages, last shipments and due dates, the sums of all its
-    settlements, its advance and its limit — parts told apart by their first column, values as text so that they
-    line up on any database. A shipment asks this as it is posted."""
+def _client_position_sql(organization: int, partner: int, advance_key: str) -> tuple[str, list[Any]]:
+    """The parts of `client_position`'s statement, told apart by their first column, values as text so that they
+    line up on any database."""
     from django.db import connection
 
     from torg.catalogs.models import Partner
-    from torg.sales.models import (
-        ClientAdvances,
-        ClientAdvancesTotal,
-        ClientSettlementsTotal,
-        OrderPaymentStage,
-        Shipment,
-    )
+    from torg.sales.models import ClientAdvancesTotal, ClientSettlementsTotal, OrderPaymentStage, Shipment
 
     owed = _owed(organization, partner)
     owed_orders = owed.filter(order__isnull=False).values("order_id")
     querysets = [
         ("p", Partner.objects.filter(pk=partner).values_list("credit_limit"), ["credit_limit"]),
-        ("a", ClientAdvancesTotal.objects.filter(key=ClientAdvances.key_of((organization, partner)))
-         .values_list("amount"), ["amount"]),
+        ("a", ClientAdvancesTotal.objects.filter(key=advance_key).values_list("amount"), ["amount"]),
         ("t", ClientSettlementsTotal.objects.filter(organization_id=organization, partner_id=partner)
          .values("partner_id").annotate(s=Sum("shipped"), p=Sum("paid")).values_list("s", "p").order_by(),
          ["s", "p"]),
@@ -178,8 +169,22 @@ def client_position(organization: int, partner: int, today: dt.date) -> ClientPo
         values = [f"CAST(q.{connection.ops.quote_name(c)} AS TEXT)" for c in columns] + ["NULL"] * (5 - len(columns))
         parts.append(f"SELECT '{tag}', {', '.join(values)} FROM ({sql}) q")
         params += part_params
+    return " UNION ALL ".join(parts), params
+
+
+def client_position(organization: int, partner: int, today: dt.date) -> ClientPosition:
+    """The client's overdue debt on `today` (as `receivables` counts it), its debt, advance and credit limit, read
+    in one statement (built once per process): the objects it owes on with their stages, last shipments and due
+    dates, the sums of all its settlements, its advance and its limit. A shipment asks this as it is posted."""
+    from django.db import connection
+
+    from torg.core.statements import built_once
+    from torg.sales.models import ClientAdvances
+
+    sql, params = built_once("client_position", _client_position_sql, organization=organization, partner=partner,
+                             advance_key=ClientAdvances.key_of((organization, partner)))
     with connection.cursor() as cursor:
-        cursor.execute(" UNION ALL ".join(parts), params)
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     limit, advance, shipped, paid = None, ZERO, ZERO, ZERO
     owing: list[tuple[int | None, int | None, Decimal]] = []
