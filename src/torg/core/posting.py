@@ -115,21 +115,26 @@ def write_movements(
     with db.cursor() as cursor:
         stored = _stored(db, cursor, ordered, ct, document.pk) if has_stored and ordered else {}
         statements: list[_Statement] = []
-        checks: list[tuple[Register, int, list[tuple[str, list[Any]]], list[Movement]]] = []
+        checks: list[tuple[Register, range, list[tuple[str, list[Any]]], list[Movement]]] = []
         for register in ordered:
             new = by_register.get(register, [])
             planned, keys, grew, check = _write_register(db, register, ct, document.pk, new,
                                                          stored.get(register, []))
             if check:
-                checks.append((register, len(statements) + check[0], check[1], new))
+                returning, rows = check
+                checks.append((register, range(len(statements) + returning.start, len(statements) + returning.stop),
+                               rows, new))
             statements += planned
             if keys:
                 changed[register] = keys
             if grew:
                 grown[register] = grew
         returned = _run(db, cursor, statements)
-    for register, index, rows, new in checks:
-        shortfalls += _check(register, rows, returned[index], new)
+    for register, returning, rows, new in checks:
+        balances: dict[str, tuple[Decimal, ...]] = {}
+        for index in returning:  # the kept totals' upserts, UPSERT_CHUNK rows each
+            balances.update(returned[index])
+        shortfalls += _check(register, rows, balances, new)
     if shortfalls:
         _describe(shortfalls, ct, document.pk)
         raise ShortageError(shortfalls)
@@ -204,10 +209,10 @@ class _Statement:
 
 def _write_register(
     db: Any, register: Register, ct: ContentType, doc_id: int, new: list[Movement], old: list[Movement]
-) -> tuple[list[_Statement], set[str], set[str], tuple[int, list[tuple[str, list[Any]]]] | None]:
+) -> tuple[list[_Statement], set[str], set[str], tuple[range, list[tuple[str, list[Any]]]] | None]:
     """The statements that write one register's difference (`old`: what the document has in it); returns them, the
-    keys written, the keys that grew and, for a controlled register, which statement returns the new balances of
-    which changed keys (to check once they are run)."""
+    keys written, the keys that grew and, for a controlled register, which statements (their positions) return the
+    new balances of which changed keys (to check once they are run)."""
     if not old and not new:
         return [], set(), set(), None
     if old and Counter(m.comparable() for m in old) == Counter(m.comparable() for m in new):
@@ -254,17 +259,18 @@ def _write_register(
     if register.is_balance:
         changed = sorted((k, v) for k, v in total_delta.items() if any(v[1]))
         if changed:
-            if register.controlled:
-                check = (len(statements), changed)
-            statements += _upsert_statements(
+            totals = _upsert_statements(
                 db,
                 register.total_model._meta.db_table,  # type: ignore[union-attr]
                 conflict=["key"],
                 fixed=["key", *register.dim_attnames],
                 added=register.resource_names,
                 rows=[[k, *dims, *deltas] for k, (dims, deltas) in changed],
-                returning=bool(check),
+                returning=register.controlled,
             )
+            if register.controlled:
+                check = (range(len(statements), len(statements) + len(totals)), changed)
+            statements += totals
         monthly_added = [f"{r}_{side}" for side in ("receipt", "expense") for r in register.resource_names]
         mrows = [
             [k, adapt_month(month), *dims, *rec, *exp]

@@ -91,11 +91,14 @@ def test_a_documents_register_statements_run_together_or_in_parts_with_the_same_
     organization, warehouse, warehouse2, supplier, milk, bread, monkeypatch, combined_params
 ):
     """On PostgreSQL a document's register statements go as one; past COMBINED_PARAMS parameters (here forced
-    down to 12, so that each statement goes alone) they are sent in parts. Totals, the control of a controlled
-    register and a re-post that deletes the old movements come out the same either way."""
+    down to 12, so that each statement goes alone, and with one row per upsert, as a document of more than
+    UPSERT_CHUNK keys has several) they are sent in parts. Totals, the control of a controlled register and a
+    re-post that deletes the old movements come out the same either way."""
     from torg.core import posting
 
     monkeypatch.setattr(posting, "COMBINED_PARAMS", combined_params)
+    if combined_params < 100:
+        monkeypatch.setattr(posting, "UPSERT_CHUNK", 1)
     purchase(organization, warehouse, supplier, moment("2026-03-10"), [(milk, 10, 100), (bread, 5, 50)])
     doc = transfer(organization, warehouse, warehouse2, moment("2026-03-12"), [(milk, 4), (bread, 2)])
     doc.refresh_from_db()
