@@ -406,17 +406,17 @@ class Register:
             add(row, {r.name: f"b_{r.name}" for r in self.resources})
         return result
 
-    def kept_if_nothing_from(self, moment: dt.datetime, keys: Sequence[str], *,
-                             lock: bool = False) -> dict[str, dict[str, Decimal]] | None:
+    def kept_if_nothing_from(self, moment: dt.datetime, keys: Sequence[str]) -> dict[str, dict[str, Decimal]] | None:
         """The kept balances of these keys, which are their balances at `moment` when none of them has a movement at
         or after it (a document dated now): then {key: balance} (a key never moved is absent), else None — ask
-        `balances_at`. One statement; `lock` also locks the total rows in key order (PostgreSQL: FOR UPDATE)."""
+        `balances_at`. One statement. A caller that must keep the answer true until it commits locks the total rows
+        first, in a statement of its own: the statement that waits for a lock sees the rows committed meanwhile, but
+        not their movements."""
         assert self.total_model is not None
         if not keys:
             return {}
         db = transaction.get_connection()
-        lock = lock and db.vendor == "postgresql"
-        sql_key = ("kept_if_nothing_from", db.vendor, self.label, len(keys), lock)
+        sql_key = ("kept_if_nothing_from", db.vendor, self.label, len(keys))
         sql = _KEPT_SQL.get(sql_key)
         if sql is None:
             qn = db.ops.quote_name
@@ -425,8 +425,7 @@ class Register:
                 f"SELECT t.{qn('key')}, {resources}, EXISTS (SELECT 1 FROM "
                 f"{qn(self.movement_model._meta.db_table)} m WHERE m.{qn('key')} = t.{qn('key')} "  # type: ignore[attr-defined]
                 f"AND m.period >= %s) FROM {qn(self.total_model._meta.db_table)} t "  # type: ignore[attr-defined]
-                f"WHERE t.{qn('key')} IN ({', '.join(['%s'] * len(keys))}) ORDER BY t.{qn('key')}"
-                + (" FOR UPDATE OF t" if lock else ""))
+                f"WHERE t.{qn('key')} IN ({', '.join(['%s'] * len(keys))})")
         with db.cursor() as cursor:
             cursor.execute(sql, [db.ops.adapt_datetimefield_value(moment), *keys])
             rows = cursor.fetchall()

@@ -47,19 +47,17 @@ def issue_costs(document: Document, organization_id: int, quantities: dict[int, 
         return {}
     item_of = {register.key_of((organization_id, item_id)): item_id for item_id in quantities}
     keys = sorted(item_of)
-    # Issuers of the same items are serialized (PostgreSQL: the total rows locked in key order) so two of them never
-    # take the same average twice. A document dated after every movement of its items (the usual one, dated now)
-    # takes the kept totals read with that lock; one dated before some takes the balance at its moment.
-    lock = connection.vendor == "postgresql" and transaction.get_connection().in_atomic_block
-    kept = register.kept_if_nothing_from(document.date, keys, lock=lock)
+    # Issuers of the same items are serialized (PostgreSQL: the total rows locked in key order, before anything is
+    # read) so two of them never take the same average twice. A document dated after every movement of its items
+    # (the usual one, dated now) takes the kept totals; one dated before some takes the balance at its moment.
+    if connection.vendor == "postgresql" and transaction.get_connection().in_atomic_block:
+        list(register.total_model.objects.select_for_update().filter(key__in=keys).order_by("key").values_list("id"))
+    kept = register.kept_if_nothing_from(document.date, keys)
     # What the posting's check for later issues (schedule_recalculation_if_backdated) can take from here.
     document.__dict__["_cost_nothing_from"] = (document.date, set(keys)) if kept is not None else None
     if kept is not None:
         balances = {item_of[key]: balance for key, balance in kept.items()}
     else:
-        if lock:
-            list(register.total_model.objects.select_for_update().filter(key__in=keys).order_by("key")
-                 .values_list("id"))
         ct = ContentType.objects.get_for_model(document)
         balances = {item: balance for (item,), balance in register.balances_at(
             document.date, ["item"], before=(ct.pk, document.pk or 0),

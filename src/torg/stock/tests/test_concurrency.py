@@ -117,3 +117,45 @@ def test_transfers_in_opposite_directions_over_several_items_never_deadlock(
         both = Stock.balances(["item"], item=item)
         assert both == {(item.pk,): {"quantity": Decimal("2000.000"), "free": Decimal("2000.000")}}
     assert verify_register(Stock) == [] and verify_register(StockCost) == []
+
+
+def test_an_issue_that_waited_for_a_later_one_sees_it_and_queues_the_recalculation(
+    organization: Organization, warehouse: Warehouse, supplier: Partner, milk: Item
+) -> None:
+    """A write-off dated 12 March waits for the cost totals that a write-off dated 14 March holds locked. Once that
+    one commits, the earlier one must see the later issue (its own average leaves it out, and the later one's cost
+    is stale): it takes the balance at its moment and queues the recalculation. The totals alone, read by the
+    statement that waited, would already count the later issue while its movement stayed unseen."""
+    from django.db import transaction
+
+    from torg.core.models import Job
+    from torg.stock import services
+    from torg.stock.models import StockCostMovement, WriteOffLine
+
+    _require_postgresql()
+    organization.vat_payer = False
+    organization.save()
+    purchase(organization, warehouse, supplier, moment("2026-03-10"), [(milk, 10, 100)])
+    later_holds_locks, earlier_started = threading.Event(), threading.Event()
+
+    def later() -> Any:
+        with transaction.atomic():
+            doc = write_off(organization, warehouse, moment("2026-03-14"), [(milk, 4)])
+            later_holds_locks.set()
+            earlier_started.wait(timeout=30)
+            threading.Event().wait(0.5)  # the earlier write-off is now waiting for the locks held here
+        return doc
+
+    def earlier() -> Any:
+        later_holds_locks.wait(timeout=30)
+        doc = WriteOff(organization=organization, warehouse=warehouse, date=moment("2026-03-12"), reason="damaged")
+        earlier_started.set()
+        services.save_stock_document(doc, [WriteOffLine(item=milk, quantity=D(2))], post=True)
+        return doc
+
+    results = _run_at_once([later, earlier])
+    assert [kind for kind, _r in results] == ["ok", "ok"], results
+    earlier_doc = results[1][1]
+    assert earlier_doc.__dict__["_cost_nothing_from"] is None  # it saw the issue of 14 March
+    assert StockCostMovement.objects.get(recorder_id=earlier_doc.pk, record_type=-1).amount == D("200.00")
+    assert Job.objects.filter(name="stock.recalculate_costs").exists()
