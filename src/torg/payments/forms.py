@@ -147,8 +147,11 @@ class AllocationTable:
 
     @property
     def over(self) -> Decimal:
-        """How much the lines allocate above the payment's amount (an error to correct)."""
-        return max(self.allocated - (self.amount or ZERO), ZERO)
+        """How much the lines allocate above the payment's amount (an error to correct). Nothing for an amount that
+        is not above zero: that is the amount's own error, not the lines'."""
+        if not self.amount or self.amount <= 0:
+            return ZERO
+        return max(self.allocated - self.amount, ZERO)
 
     @property
     def errors(self) -> list[str]:

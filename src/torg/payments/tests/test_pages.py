@@ -175,6 +175,10 @@ def test_a_payment_the_service_refuses_keeps_the_input_and_writes_nothing(
     html = web.post(reverse("payments:payment_new"), form_data(organization, buyer, till, "250", **typed)
                     ).content.decode()
     assert "The lines allocate 300.00, more than the payment of 250.00: lower them by 50.00." in html
+    # a negative amount is the amount's error, told on its field — not lines allocating "more" than it
+    html = web.post(reverse("payments:payment_new"), form_data(organization, buyer, till, "-5")).content.decode()
+    assert "The amount must be greater than zero." in html
+    assert "lower them by" not in html
     assert IncomingPayment.objects.count() == 0
     # by bank transfer onto the account it is registered
     response = web.post(reverse("payments:payment_new"),
