@@ -310,11 +310,15 @@ def _run(db: Any, cursor: Any, statements: list[_Statement]) -> dict[int, dict[s
     table's DELETE of the document's old rows cannot see the new ones). It saves a round trip, a parse and an
     executor start-up per statement — 14 statements a shipment. Elsewhere (SQLite) they run one by one."""
     returned: dict[int, dict[str, tuple[Decimal, ...]]] = {}
+
+    def alone(n: int) -> None:
+        cursor.execute(statements[n].sql, statements[n].params)
+        if statements[n].returning:
+            returned[n] = {row[0]: tuple(Decimal(str(v)) for v in row[1:]) for row in cursor.fetchall()}
+
     if db.vendor != "postgresql":
-        for n, statement in enumerate(statements):
-            cursor.execute(statement.sql, statement.params)
-            if statement.returning:
-                returned[n] = {row[0]: tuple(Decimal(str(v)) for v in row[1:]) for row in cursor.fetchall()}
+        for n in range(len(statements)):
+            alone(n)
         return returned
     start = 0
     while start < len(statements):
@@ -324,10 +328,7 @@ def _run(db: Any, cursor: Any, statements: list[_Statement]) -> dict[int, dict[s
             end += 1
         batch = statements[start:end]
         if len(batch) == 1:
-            cursor.execute(batch[0].sql, batch[0].params)
-            rows = cursor.fetchall() if batch[0].returning else []
-            if batch[0].returning:
-                returned[start] = {row[0]: tuple(Decimal(str(v)) for v in row[1:]) for row in rows}
+            alone(start)
         else:
             cursor.execute(_combined_sql(batch), [v for statement in batch for v in statement.params])
             for n in range(start, end):
