@@ -395,17 +395,11 @@ def diff_snapshots(before: dict[str, Any] | None, after: dict[str, Any]) -> dict
 def log_change(
     obj: models.Model, action: str, user: Any, changes: dict[str, Any] | None = None, comment: str = ""
 ) -> None:
-    ChangeLogEntry.objects.create(
-        content_type=ContentType.objects.get_for_model(obj),
-        object_id=obj.pk,
-        user=user if getattr(user, "pk", None) else None,
-        action=action,
-        changes=changes or {},
-        comment=comment[:500],
-    )
+    _log_changes(obj, user, [(action, changes or {})], comment=comment)
 
 
-def _log_changes(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict[str, Any]]]) -> None:
+def _log_changes(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict[str, Any]]], *,
+                 comment: str = "") -> None:
     """Write the change-log entries of one service call, in one INSERT."""
     if not entries:
         return
@@ -424,7 +418,8 @@ def _log_changes(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict
             f"{qn('action')}, {qn('changes')}, {qn('comment')}) VALUES " + ", ".join([row] * len(entries)))
     params: list[Any] = []
     for action, changes in entries:
-        params += [ct_id, obj.pk, at, user_id, str(action), changes_field.get_db_prep_save(changes or {}, db), ""]
+        params += [ct_id, obj.pk, at, user_id, str(action), changes_field.get_db_prep_save(changes or {}, db),
+                   comment[:500]]
     with db.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -480,6 +475,37 @@ def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, retu
             obj.pk = ids[n]
         obj._state.adding = False
         obj._state.db = db.alias
+
+
+_UPSERT_SQL: dict[tuple[Any, ...], tuple[str, list[models.Field]]] = {}
+
+
+def upsert_rows(model: type[models.Model], objs: Sequence[models.Model], *, unique: Sequence[str],
+                update: Sequence[str]) -> None:
+    """INSERT rows for `objs`, overwriting the `update` fields of rows that exist with the same `unique` fields, in
+    one statement (what `bulk_create(update_conflicts=True)` does), built once per model and row count. The
+    objects get no primary keys."""
+    if not objs:
+        return
+    db = transaction.get_connection()
+    key = (db.vendor, model._meta.label_lower, len(objs), tuple(unique), tuple(update))
+    cached = _UPSERT_SQL.get(key)
+    if cached is None:
+        qn = db.ops.quote_name
+        fields = [f for f in model._meta.concrete_fields if not f.db_returning]  # a generated id is left out
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        columns = [qn(model._meta.get_field(name).column) for name in update]
+        sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
+               + ", ".join([row] * len(objs))
+               + f" ON CONFLICT ({', '.join(qn(model._meta.get_field(n).column) for n in unique)}) DO UPDATE SET "
+               + ", ".join(f"{c} = EXCLUDED.{c}" for c in columns))
+        cached = _UPSERT_SQL[key] = (sql, fields)
+    sql, fields = cached
+    params: list[Any] = []
+    for obj in objs:
+        params.extend(f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields)
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 _LOCK_SQL: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Any]]] = {}

@@ -59,7 +59,10 @@ class SystemSettings(models.Model):
         held = _HELD_SETTINGS.get()
         if held:
             return held[0]
-        obj, _created = cls.objects.get_or_create(pk=1)
+        from torg.core.statements import query_once
+
+        found = query_once("system settings", lambda pk: cls.objects.filter(pk=pk), pk=1)
+        obj = found[0] if found else cls.objects.get_or_create(pk=1)[0]
         if held is not None:
             held.append(obj)
         return obj

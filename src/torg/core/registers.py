@@ -44,6 +44,8 @@ from django.utils.functional import Promise
 from django.utils.text import format_lazy
 from django.utils.translation import pgettext_lazy
 
+from torg.core.statements import query_once
+
 
 class RegisterKind(StrEnum):
     BALANCE = "balance"  # keeps a running balance per key (stock, settlements, cash)
@@ -335,7 +337,9 @@ class Register:
         """The current balance of one key, from the kept totals (one indexed row)."""
         assert self.total_model is not None
         key = self.key_of(self.dims_of(dims))
-        row = self.total_model.objects.filter(key=key).values(*self.resource_names).first()  # type: ignore[attr-defined]
+        found = query_once(f"{self.label} balance", lambda key: self.total_model.objects  # type: ignore[union-attr]
+                           .filter(key=key).values(*self.resource_names).order_by("pk")[:1], key=key)
+        row = found[0] if found else None
         return {r.name: (row[r.name] if row else Decimal(0)).quantize(r.quantum) for r in self.resources}
 
     def balances(self, group_by: Sequence[str], **filters: Any) -> dict[tuple[Any, ...], dict[str, Decimal]]:

@@ -34,6 +34,7 @@ from torg.core.errors import CoreError, ErrorCode
 from torg.core.jobs import job
 from torg.core.models import SystemSettings
 from torg.core.money import ZERO, round_money, round_quantity
+from torg.core.statements import query_once
 from torg.fiscal import builder
 from torg.fiscal.drivers import device_for
 from torg.fiscal.models import CashRegister, FiscalReceipt, FiscalReceiptLine, ReceiptStatus
@@ -173,8 +174,10 @@ def _order_titles(order_ids: Iterable[int]) -> dict[int, str]:
 
 def _receipted_prepayment(order_ids: Iterable[int]) -> set[int]:
     """Orders with money registered as a prepayment on a receipt (not cancelled)."""
-    return set(FiscalReceiptLine.objects.filter(order_id__in=list(order_ids), method__in=PREPAYMENT_METHODS)
-               .exclude(receipt__status=ReceiptStatus.CANCELLED).values_list("order_id", flat=True))
+    return set(query_once("orders receipted as prepaid", lambda ids: FiscalReceiptLine.objects
+                          .filter(order_id__in=ids, method__in=PREPAYMENT_METHODS)
+                          .exclude(receipt__status=ReceiptStatus.CANCELLED).values_list("order_id", flat=True),
+                          ids=sorted(set(order_ids))))
 
 
 # ================================================================ settlement parts

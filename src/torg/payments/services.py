@@ -26,6 +26,7 @@ from torg.core.documents import (
 )
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.money import round_money
+from torg.core.statements import query_once
 from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
 from torg.sales.models import ClientAdvances, ClientSettlementsTotal, OrderStatus, SalesOrder, Shipment
 
@@ -187,8 +188,9 @@ def _validate(payment: IncomingPayment | Refund) -> dict[str, list[str]]:
     else:
         if not payment.bank_account_id:
             errors["bank_account"] = [_("A bank transfer or card payment arrives on a bank account: choose it.")]
-        elif not BankAccount.objects.filter(pk=payment.bank_account_id,
-                                            organization_id=payment.organization_id).exists():
+        elif not query_once("bank account of organization", lambda pk, org: BankAccount.objects
+                            .filter(pk=pk, organization_id=org).values_list("pk", flat=True)[:1],
+                            pk=payment.bank_account_id, org=payment.organization_id):
             errors["bank_account"] = [_("This bank account is not the organization's.")]
         payment.cash_desk_id = None
     return errors
@@ -240,11 +242,12 @@ def _refuse_paid_twice(payment: IncomingPayment, lines: Sequence[PaymentAllocati
         return
     order_ids = sorted({o for o, _s in keys if o})
     shipment_ids = sorted({s for _o, s in keys if s})
-    totals = {(r["order_id"], r["shipment_id"]): (round_money(r["shipped"]), round_money(r["paid"]))
-              for r in ClientSettlementsTotal.objects.filter(
-                  Q(order_id__in=order_ids) | Q(shipment_id__in=shipment_ids),
-                  organization_id=payment.organization_id, partner_id=payment.partner_id)
-              .values("order_id", "shipment_id", "shipped", "paid")}
+    totals = {(order_id, shipment_id): (round_money(shipped), round_money(paid))
+              for order_id, shipment_id, shipped, paid in query_once(
+                  "settlements of objects", lambda orders, shipments, org, partner: ClientSettlementsTotal.objects
+                  .filter(Q(order_id__in=orders) | Q(shipment_id__in=shipments), organization_id=org,
+                          partner_id=partner).values_list("order_id", "shipment_id", "shipped", "paid"),
+                  orders=order_ids, shipments=shipment_ids, org=payment.organization_id, partner=payment.partner_id)}
     # An object owes at least what shipped: only one paid beyond that needs its order's amount and status.
     beyond = sorted({o for (o, _s), (shipped, paid) in totals.items() if o and paid > shipped})
     orders = {o["pk"]: o for o in SalesOrder.objects.filter(pk__in=beyond).values("pk", "amount", "status")}
@@ -268,7 +271,9 @@ def _refuse_paid_twice(payment: IncomingPayment, lines: Sequence[PaymentAllocati
 def _existing(model: type[Any], key: str | None) -> Any:
     if not key:
         return None
-    return model.objects.filter(idempotency_key=key).first()
+    found = query_once(f"{model._meta.label} by idempotency key", lambda key: model.objects
+                       .filter(idempotency_key=key).order_by("pk")[:1], key=key)
+    return found[0] if found else None
 
 
 def _idempotent_create(model: type[Any], key: str | None, create: Any) -> Any:

@@ -23,6 +23,7 @@ from torg.catalogs.services import save_catalog_entry
 from torg.core import events
 from torg.core.documents import (
     clean_document,
+    insert_rows,
     link_documents,
     lock_document,
     log_change,
@@ -36,6 +37,7 @@ from torg.core.models import ChangeLogEntry
 from torg.core.money import allocate, round_money
 from torg.core.permissions import Cap, has_capability
 from torg.core.posting import ShortageError
+from torg.core.statements import query_once
 from torg.sales import settlements
 from torg.sales.models import (
     AdvanceOffset,
@@ -189,7 +191,8 @@ def check_agreement(agreement: TradeAgreement | None, organization_id: int, part
         raise CoreError(AGREEMENT, _("The agreement “%(a)s” is another client's.") % {"a": agreement},
                         fields={"agreement": [_("Another client's agreement.")]})
     if agreement.kind == AgreementKind.TYPICAL:
-        members = list(agreement.partners.values_list("pk", flat=True))
+        members = query_once("agreement partners", lambda pk: TradeAgreement.partners.through.objects
+                             .filter(tradeagreement_id=pk).values_list("partner_id", flat=True), pk=agreement.pk)
         if members and partner_id not in members:
             raise CoreError(AGREEMENT, _("The agreement “%(a)s” is not for this client.") % {"a": agreement},
                             fields={"agreement": [_("Not for this client.")]})
@@ -215,10 +218,21 @@ def schedule_template(agreement: TradeAgreement) -> list[tuple[str, Decimal, int
         return []
     cached = agreement.__dict__.get("_schedule_template")
     if cached is None or cached[0] != agreement.payment_schedule_id:
-        stages = [(s.kind, Decimal(s.percent), s.days) for s in PaymentScheduleStage.objects
-                  .filter(schedule_id=agreement.payment_schedule_id).order_by("pk")]
+        stages = [(kind, Decimal(percent), days) for kind, percent, days in query_once(
+            "schedule template", lambda pk: PaymentScheduleStage.objects.filter(schedule_id=pk).order_by("pk")
+            .values_list("kind", "percent", "days"), pk=agreement.payment_schedule_id)]
         cached = agreement.__dict__["_schedule_template"] = (agreement.payment_schedule_id, stages)
     return cached[1]
+
+
+def agreement_of(document: Any) -> TradeAgreement | None:
+    """The document's agreement, read with a statement built once when the document does not hold it yet."""
+    field = type(document)._meta.get_field("agreement")
+    if document.agreement_id is not None and not field.is_cached(document):
+        found = query_once("agreement", lambda pk: TradeAgreement.objects.filter(pk=pk), pk=document.agreement_id)
+        if found:
+            field.set_cached_value(document, found[0])
+    return document.agreement
 
 
 def fill_line_prices(document: Any, lines: Sequence[Any]) -> None:
@@ -226,7 +240,7 @@ def fill_line_prices(document: Any, lines: Sequence[Any]) -> None:
     unpriced = [ln.item_id for ln in lines if ln.item_id and not ln.price]
     if not unpriced:
         return  # every line has its price (a status change re-saves the lines as they are): nothing to look up
-    agreement = document.agreement
+    agreement = agreement_of(document)
     if agreement is None:
         return
     day = timezone.localtime(document.date).date() if document.date else timezone.localdate()
@@ -378,7 +392,7 @@ def _check_lines(lines: Sequence[Any], errors: dict[str, list[str]]) -> None:
 
 def build_stages(order: SalesOrder) -> list[OrderPaymentStage]:
     """The order's payment stages from its agreement's schedule (amounts and dates: compute_stages)."""
-    if order.agreement is None:
+    if agreement_of(order) is None:
         return []
     return [OrderPaymentStage(kind=kind, percent=percent, days=days)
             for kind, percent, days in schedule_template(order.agreement)]
@@ -415,7 +429,7 @@ class Deviation:
 def agreement_deviations(order: SalesOrder, lines: Sequence[SalesOrderLine],
                          stages: Sequence[OrderPaymentStage]) -> list[Deviation]:
     """What in the order departs from its agreement (the approver's list)."""
-    agreement = order.agreement
+    agreement = agreement_of(order)
     if agreement is None:
         return []
     result: list[Deviation] = []
@@ -532,7 +546,7 @@ def validate_order(order: SalesOrder, lines: Sequence[SalesOrderLine], stages: S
     _check_securing_of_shipped_lines(order, lines, errors)
     if errors:
         raise _invalid(errors)
-    check_agreement(order.agreement, order.organization_id, order.partner_id, day)
+    check_agreement(agreement_of(order), order.organization_id, order.partner_id, day)
 
 
 def _check_securing_of_shipped_lines(order: SalesOrder, lines: Sequence[SalesOrderLine],
@@ -560,7 +574,8 @@ def _check_securing_of_shipped_lines(order: SalesOrder, lines: Sequence[SalesOrd
 def _prepare_order(order: SalesOrder, lines: Sequence[SalesOrderLine],
                    stages: Sequence[OrderPaymentStage] | None) -> list[OrderPaymentStage]:
     fill_line_prices(order, lines)
-    kinds = dict(Item.objects.filter(pk__in={ln.item_id for ln in lines if ln.item_id}).values_list("pk", "kind"))
+    kinds = dict(query_once("item kinds", lambda ids: Item.objects.filter(pk__in=ids).values_list("pk", "kind"),
+                            ids=sorted({ln.item_id for ln in lines if ln.item_id})))
     used = [ln.code for ln in lines if ln.code]
     next_code = max(used, default=0)
     if order.pk:
@@ -676,7 +691,7 @@ def _replace_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage], *, n
     for stage in stages:
         stage.pk = None
         stage.order = order
-    OrderPaymentStage.objects.bulk_create(list(stages))
+    insert_rows(OrderPaymentStage, list(stages))
     if hasattr(order, "_prefetched_objects_cache"):
         order._prefetched_objects_cache.pop("stages", None)
 
@@ -942,9 +957,9 @@ def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, po
     order_ids = sorted({p.order_id for p in picks})
     known = _Orders.read(order_ids)
     orders, lines = known.orders, known.lines
-    left = {(r["order_id"], int(r["line_code"] or 0)): Decimal(str(r["quantity"]))
-            for r in OrderBacklogTotal.objects.filter(order_id__in=order_ids).values("order_id", "line_code",
-                                                                                    "quantity")}
+    left = {(order_id, int(line_code or 0)): Decimal(str(quantity)) for order_id, line_code, quantity in query_once(
+        "backlog of orders", lambda ids: OrderBacklogTotal.objects.filter(order_id__in=ids)
+        .values_list("order_id", "line_code", "quantity"), ids=order_ids)}
     _refuse_awaiting_prepayment(known, user)
     groups: dict[tuple[int, int], list[tuple[SalesOrder, SalesOrderLine, Decimal]]] = defaultdict(list)
     errors: dict[str, list[str]] = {}
@@ -995,8 +1010,11 @@ class _Orders:
     @classmethod
     def read(cls, order_ids: Iterable[int]) -> _Orders:
         ids = sorted(set(order_ids))
-        return cls({o.pk: o for o in SalesOrder.objects.filter(pk__in=ids).select_related("state")},
-                   {(ln.document_id, ln.code): ln for ln in SalesOrderLine.objects.filter(document_id__in=ids)})
+        orders = query_once("orders with states", lambda ids: SalesOrder.objects.filter(pk__in=ids)
+                            .select_related("state"), ids=ids)
+        lines = query_once("lines of orders", lambda ids: SalesOrderLine.objects.filter(document_id__in=ids)
+                           .order_by("document_id", "line_no"), ids=ids)
+        return cls({o.pk: o for o in orders}, {(ln.document_id, ln.code): ln for ln in lines})
 
     def awaiting_prepayment(self) -> list[SalesOrder]:
         from torg.sales.models import OrderState, OrderStateCode
@@ -1185,9 +1203,11 @@ def unpost_shipment(shipment: Shipment, *, user: Any = None) -> Shipment:
 # ========================================================= advance offset
 def open_debts(organization_id: int, partner_id: int) -> list[tuple[int | None, int | None, Decimal]]:
     """Objects (order, shipment) the client owes on, oldest first."""
-    rows = (ClientSettlementsTotal.objects.filter(organization_id=organization_id, partner_id=partner_id)
-            .values("order_id", "shipment_id", "shipped", "paid"))
-    debts = [(r["order_id"], r["shipment_id"], round_money(r["shipped"] - r["paid"])) for r in rows]
+    rows = query_once("settlements of client", lambda org, partner: ClientSettlementsTotal.objects
+                      .filter(organization_id=org, partner_id=partner)
+                      .values_list("order_id", "shipment_id", "shipped", "paid"),
+                      org=organization_id, partner=partner_id)
+    debts = [(order_id, shipment_id, round_money(shipped - paid)) for order_id, shipment_id, shipped, paid in rows]
     return sorted([d for d in debts if d[2] > 0], key=lambda d: (d[0] or 0, d[1] or 0))
 
 

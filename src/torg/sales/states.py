@@ -235,7 +235,7 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
 
     `loaded` gives orders the caller holds as they were just saved (with their lines and stages): they are not
     read again. The company's auto-close setting is read only when an order is done."""
-    from torg.core.documents import log_change
+    from torg.core.documents import log_change, upsert_rows
     from torg.core.models import ChangeLogEntry, SystemSettings
     from torg.sales.models import OrderState, OrderStateCode, OrderStatus, SalesOrder
 
@@ -275,11 +275,14 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
     fields = ["state", "event_date", "paid_amount", "paid_percent", "shipped_amount", "shipped_percent", "debt",
               "issue_difference", "updated_at"]
     if rows:  # one statement: new rows inserted, existing ones overwritten
-        OrderState.objects.bulk_create(rows, update_conflicts=True, unique_fields=["order"], update_fields=fields)
+        upsert_rows(OrderState, rows, unique=["order"], update=fields)
     if closing:
         # Everything is shipped and paid: the order's movements are the same closed or not, so only the
         # status changes (users of 1C complain that orders stay "ready to close" for ever).
-        SalesOrder.objects.filter(pk__in=[o.pk for o in closing]).update(status=OrderStatus.CLOSED)
+        table = connection.ops.quote_name(SalesOrder._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"UPDATE {table} SET status = %s WHERE id IN ({', '.join(['%s'] * len(closing))})",
+                           [OrderStatus.CLOSED.value, *(o.pk for o in closing)])
         for order in closing:
             log_change(order, ChangeLogEntry.Action.CHANGED, None,
                        changes={"status": [order.status, OrderStatus.CLOSED]},

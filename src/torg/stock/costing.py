@@ -29,6 +29,7 @@ from torg.core.models import Job
 from torg.core.money import allocate, round_money, share_of
 from torg.core.posting import write_movements
 from torg.core.registers import RecordType
+from torg.core.statements import query_once
 
 log = logging.getLogger("torg.stock.costing")
 JOB_NAME = "stock.recalculate_costs"
@@ -51,7 +52,8 @@ def issue_costs(document: Document, organization_id: int, quantities: dict[int, 
     # read) so two of them never take the same average twice. A document dated after every movement of its items
     # (the usual one, dated now) takes the kept totals; one dated before some takes the balance at its moment.
     if connection.vendor == "postgresql" and transaction.get_connection().in_atomic_block:
-        list(register.total_model.objects.select_for_update().filter(key__in=keys).order_by("key").values_list("id"))
+        query_once(f"lock {register.name} totals", lambda keys: register.total_model.objects.select_for_update()
+                   .filter(key__in=keys).order_by("key").values_list("id"), keys=keys)
     kept = register.kept_if_nothing_from(document.date, keys)
     # What the posting's check for later issues (schedule_recalculation_if_backdated) can take from here.
     document.__dict__["_cost_nothing_from"] = (document.date, set(keys)) if kept is not None else None
