@@ -23,9 +23,10 @@ def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Compile the translations (.po → .mo, only those that changed), as `make messages` does, so that
-    `pytest` run directly sees the current catalogs. The .mo files are build output, not in git.
-    Only the main process compiles: xdist workers start after it and read the result."""
+    """Hash the test users' passwords with a fast hasher; compile the translations (.po → .mo, only those that
+    changed), as `make messages` does, so that `pytest` run directly sees the current catalogs. The .mo files are
+    build output, not in git. Only the main process compiles: xdist workers start after it and read the result."""
+    _fast_password_hashing()
     if hasattr(config, "workerinput"):
         return
     script = Path(__file__).resolve().parent / "scripts" / "compile_messages.py"
@@ -41,3 +42,14 @@ def pytest_configure(config: pytest.Config) -> None:
     from django.core.signals import setting_changed
 
     setting_changed.send(sender=type(settings), setting="LOCALE_PATHS", value=settings.LOCALE_PATHS, enter=False)
+
+
+def _fast_password_hashing() -> None:
+    """Tests create hundreds of users: PBKDF2's million rounds (0.3 s a password here) took most of the suite's
+    time. What is tested is who may do what, not the hash, so the tests hash with MD5; the settings keep PBKDF2."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hashers, get_hashers_by_algorithm
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    get_hashers_by_algorithm.cache_clear()
