@@ -282,12 +282,14 @@ def next_number(document: Document) -> str:
     return f"{prefix}-{value:06d}" if prefix else f"{value:06d}"
 
 
-def _number_new_document(document: Document) -> None:
-    """Give a document inserted in this transaction its number, as late as possible.
+def _number_new_document(document: Document, user: Any = None,
+                          entries: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+    """Give a document inserted in this transaction its number, as late as possible, and write the change-log
+    `entries` of the call.
 
     The sequence row stays locked from here to the commit, so documents of one type created at the same
     time wait for each other only that long, not for each other's whole posting. On PostgreSQL the
-    sequence is advanced and the number written in one statement."""
+    sequence is advanced, the number written and the log entries inserted in one statement."""
     db = transaction.get_connection()
     qn = db.ops.quote_name
     sequence, table = qn(NumberSequence._meta.db_table), qn(document._meta.db_table)
@@ -295,16 +297,20 @@ def _number_new_document(document: Document) -> None:
         document.number = next_number(document)
         with db.cursor() as cursor:
             cursor.execute(f"UPDATE {table} SET number = %s WHERE id = %s", [document.number, document.pk])
+        _log_changes(document, user, entries)
         return
     prefix = document.number_prefix()
+    sql = (f"WITH n AS (INSERT INTO {sequence} (scope, last_value) VALUES (%s, 1) ON CONFLICT (scope) "
+           f"DO UPDATE SET last_value = {sequence}.last_value + 1 RETURNING last_value), "
+           f"u AS (UPDATE {table} SET number = %s || lpad(n.last_value::text, greatest(6, "
+           f"length(n.last_value::text)), '0') FROM n WHERE {table}.id = %s RETURNING {table}.number)")
+    params = [_number_scope(document, prefix), f"{prefix}-" if prefix else "", document.pk]
+    if entries:  # a data-modifying part runs whether or not the final SELECT reads it
+        log_sql, log_params = _log_statement(document, user, entries)
+        sql += f", l AS ({log_sql})"
+        params += log_params
     with db.cursor() as cursor:
-        cursor.execute(
-            f"WITH n AS (INSERT INTO {sequence} (scope, last_value) VALUES (%s, 1) ON CONFLICT (scope) "
-            f"DO UPDATE SET last_value = {sequence}.last_value + 1 RETURNING last_value) "
-            f"UPDATE {table} SET number = %s || lpad(n.last_value::text, greatest(6, length(n.last_value::text)), "
-            f"'0') FROM n WHERE {table}.id = %s RETURNING {table}.number",
-            [_number_scope(document, prefix), f"{prefix}-" if prefix else "", document.pk],
-        )
+        cursor.execute(sql + " SELECT number FROM u", params)
         document.number = cursor.fetchone()[0]
 
 
@@ -403,6 +409,30 @@ def _log_changes(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict
     """Write the change-log entries of one service call, in one INSERT."""
     if not entries:
         return
+    sql, params = _log_statement(obj, user, entries, comment=comment)
+    with transaction.get_connection().cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+def write_and_log(sql: str, params: Sequence[Any],
+                  logged: Sequence[tuple[models.Model, Any, Sequence[tuple[str, dict[str, Any]]], str]]) -> None:
+    """Run a write that returns nothing, and write change-log entries (object, user, entries, comment) for it: one
+    statement on PostgreSQL (data-modifying WITH parts), one each elsewhere."""
+    db = transaction.get_connection()
+    statements = [(sql, list(params))] + [_log_statement(obj, user, entries, comment=comment)
+                                          for obj, user, entries, comment in logged if entries]
+    with db.cursor() as cursor:
+        if db.vendor == "postgresql" and len(statements) > 1:
+            cursor.execute("WITH " + ", ".join(f"w{n} AS ({s})" for n, (s, _p) in enumerate(statements))
+                           + " SELECT 1", [v for _s, p in statements for v in p])
+            return
+        for s, p in statements:
+            cursor.execute(s, p)
+
+
+def _log_statement(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict[str, Any]]], *,
+                   comment: str = "") -> tuple[str, list[Any]]:
+    """The INSERT of change-log entries (built once per vendor and number of entries) and its values."""
     db = transaction.get_connection()
     ct_id = ContentType.objects.get_for_model(obj).pk
     user_id = user.pk if getattr(user, "pk", None) else None
@@ -420,8 +450,7 @@ def _log_changes(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict
     for action, changes in entries:
         params += [ct_id, obj.pk, at, user_id, str(action), changes_field.get_db_prep_save(changes or {}, db),
                    comment[:500]]
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, params
 
 
 _LOG_SQL: dict[tuple[str, int], str] = {}
@@ -558,13 +587,13 @@ def _load_posting_related(document: Document) -> dt.date | None:
             if cached is None:
                 qn = db.ops.quote_name
                 columns, read = _row_reader(db, model, "r")  # type: ignore[arg-type]
+                width, joined = len(columns), ""
                 if with_lock:
-                    columns = [*columns, f"(SELECT period_lock_date FROM {qn(SystemSettings._meta.db_table)} "
-                                         f"WHERE id = 1)"]
+                    columns, joined = [*columns, *_settings_reader(db)[0]], _settings_join(db)
                 cached = _RELATED_SQL[key] = (
-                    f"SELECT {', '.join(columns)} FROM {qn(model._meta.db_table)} {qn('r')} "  # type: ignore[union-attr]
-                    f"WHERE {qn('r')}.{qn(field.target_field.column)} = %s", read)  # type: ignore[union-attr]
-            sql, read = cached
+                    f"SELECT {', '.join(columns)} FROM {qn(model._meta.db_table)} {qn('r')}{joined} "  # type: ignore[union-attr]
+                    f"WHERE {qn('r')}.{qn(field.target_field.column)} = %s", (read, width))  # type: ignore[union-attr]
+            sql, (read, width) = cached
             with db.cursor() as cursor:
                 cursor.execute(sql, [value])
                 row = cursor.fetchone()
@@ -572,13 +601,39 @@ def _load_posting_related(document: Document) -> dt.date | None:
                 raise field.related_model.DoesNotExist(  # type: ignore[union-attr]
                     f"{field.related_model._meta.object_name} #{value} does not exist.")  # type: ignore[union-attr]
             if with_lock:
-                lock, row = _lock_date_value(row[-1]), row[:-1]
+                lock, row = _held_settings(db, row[width:]), row[:width]
             related = read(row)
         field.set_cached_value(document, related)  # type: ignore[union-attr]
     return period_lock_date() if lock is _NOT_READ else lock
 
 
 _NOT_READ = object()
+
+
+_SETTINGS_READER: dict[str, tuple[list[str], Any]] = {}
+
+
+def _settings_reader(db: Any) -> tuple[list[str], Any]:
+    reader = _SETTINGS_READER.get(db.vendor)
+    if reader is None:
+        reader = _SETTINGS_READER[db.vendor] = _row_reader(db, SystemSettings, "s")
+    return reader
+
+
+def _settings_join(db: Any) -> str:
+    """The settings row, joined to a statement that reads a document's relations: its period lock date is checked,
+    and the rest is what this service call reads of the settings (`SystemSettings.hold`)."""
+    qn = db.ops.quote_name
+    return f" LEFT OUTER JOIN {qn(SystemSettings._meta.db_table)} {qn('s')} ON {qn('s')}.{qn('id')} = 1"
+
+
+def _held_settings(db: Any, values: Sequence[Any]) -> dt.date | None:
+    """The period lock date of the settings row read with a document's relations, the row held for the call."""
+    if values[0] is None:  # no settings row yet: no lock
+        return None
+    settings = _settings_reader(db)[1](values)
+    SystemSettings.hold(settings)  # type: ignore[arg-type]
+    return settings.period_lock_date  # type: ignore[attr-defined]
 
 
 def _lock_document(model: type[Document], pk: Any,
@@ -602,13 +657,15 @@ def _lock_document(model: type[Document], pk: Any,
             columns += rel_columns
             joins.append(f"LEFT OUTER JOIN {qn(field.related_model._meta.db_table)} {qn(alias)} "  # type: ignore[union-attr]
                          f"ON {qn(alias)}.{qn(field.target_field.column)} = {qn('d')}.{qn(field.column)}")  # type: ignore[union-attr]
-        lock_date = (f"(SELECT period_lock_date FROM {qn(SystemSettings._meta.db_table)} WHERE id = 1)")
-        sql = (f"SELECT {', '.join(columns)}, {lock_date} FROM {qn(model._meta.db_table)} {qn('d')} "
-               + " ".join(joins) + f" WHERE {qn('d')}.{qn(model._meta.pk.column)} = %s")  # type: ignore[union-attr]
+        settings_at = len(columns)
+        columns += _settings_reader(db)[0]
+        sql = (f"SELECT {', '.join(columns)} FROM {qn(model._meta.db_table)} {qn('d')} "
+               + " ".join(joins) + _settings_join(db)
+               + f" WHERE {qn('d')}.{qn(model._meta.pk.column)} = %s")  # type: ignore[union-attr]
         if db.features.has_select_for_update:
             sql += f" FOR UPDATE OF {qn('d')}" if db.features.has_select_for_update_of else " FOR UPDATE"
-        cached = _LOCK_SQL[key] = (sql, [read, related])
-    sql, (read, related) = cached
+        cached = _LOCK_SQL[key] = (sql, [read, related, settings_at])
+    sql, (read, related, settings_at) = cached
     with db.cursor() as cursor:
         cursor.execute(sql, [pk])
         row = cursor.fetchone()
@@ -618,7 +675,7 @@ def _lock_document(model: type[Document], pk: Any,
     for field, start, width, rel_read in related:
         values = row[start : start + width]
         field.set_cached_value(current, None if getattr(current, field.attname) is None else rel_read(values))
-    return current, _lock_date_value(row[-1])  # type: ignore[return-value]
+    return current, _held_settings(db, row[settings_at:])
 
 
 # ---------------------------------------------------------------- services
@@ -772,7 +829,8 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
                 _post_in_transaction(document, has_stored=False, previous_date=None)
                 entries.append((ChangeLogEntry.Action.POSTED, {}))
             if not numbered:
-                _number_new_document(document)
+                _number_new_document(document, user, entries)
+                return document
         _log_changes(document, user, entries)
     return document
 
@@ -860,10 +918,13 @@ def set_deletion_mark(document: Document, mark: bool, *, user: Any = None) -> Do
 # ----------------------------------------------------------- based-on links
 def link_documents(source: models.Model, target: models.Model) -> None:
     """Record that `target` was based on `source` (once: linking them again changes nothing)."""
-    DocumentLink.objects.bulk_create([DocumentLink(
-        source_type=ContentType.objects.get_for_model(source), source_id=source.pk,
-        target_type=ContentType.objects.get_for_model(target), target_id=target.pk,
-    )], ignore_conflicts=True)
+    db = transaction.get_connection()
+    qn = db.ops.quote_name
+    with db.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {qn(DocumentLink._meta.db_table)} (source_type_id, source_id, target_type_id, "
+                       f"target_id) VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                       [ContentType.objects.get_for_model(source).pk, source.pk,
+                        ContentType.objects.get_for_model(target).pk, target.pk])
 
 
 def _load(pairs: Iterable[tuple[int, int]]) -> list[models.Model]:

@@ -68,6 +68,14 @@ class SystemSettings(models.Model):
         return obj
 
     @classmethod
+    def hold(cls, obj: SystemSettings) -> None:
+        """Keep the row read by another statement of this service call (with a document's relations) as the one
+        the call reads."""
+        held = _HELD_SETTINGS.get()
+        if held is not None and not held:
+            held.append(obj)
+
+    @classmethod
     def held(cls) -> SystemSettings | None:
         """The row this service call has read already, if it has (`settings_read_once`)."""
         held = _HELD_SETTINGS.get()

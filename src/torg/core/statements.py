@@ -3,12 +3,11 @@
 Building a query with the ORM (filters resolved, joins set up, SQL compiled) costs more than the database's work
 for the small statements posting sends. `built_once` builds a statement once per process and database vendor from
 stand-in values and, on each call, puts the caller's values where the stand-ins were: the statement keeps its one
-definition in ORM terms and costs a list comprehension afterwards. Only scalar values (ids, keys) are supported:
-a list changes the statement's shape.
+definition in ORM terms and costs a list comprehension afterwards. Values are ids and keys (int or str), or lists
+of them: each length of a list is a statement of its own.
 
 `query_once` does the same for a queryset and returns what iterating it would: model instances (with their
-`select_related` relations), `values()` dicts or `values_list()` tuples, converted as the ORM converts them. Its
-values may also be lists of ids: each length is its own statement.
+`select_related` relations), `values()` dicts or `values_list()` tuples, converted as the ORM converts them.
 """
 from __future__ import annotations
 
@@ -26,7 +25,7 @@ from django.db.models.query import (
     get_related_populators,
 )
 
-_BUILT: dict[tuple[str, str], tuple[str, list[tuple[bool, Any]]]] = {}
+_BUILT: dict[tuple[Any, ...], tuple[str, list[tuple[bool, Any]]]] = {}
 
 
 def _stand_in(index: int, value: Any) -> Any:
@@ -35,31 +34,14 @@ def _stand_in(index: int, value: Any) -> Any:
     return -(10**15) - index if isinstance(value, int) else f"\x02stand-in {index}\x03"
 
 
-def built_once(statement: str, build: Callable[..., tuple[str, Sequence[Any]]], /,
-               **values: Any) -> tuple[str, list[Any]]:
-    """(sql, params) of `build(**values)`, with `build` run once per process and vendor on stand-in values (the
-    `statement` names it)."""
-    key = (statement, connection.vendor)
-    built = _BUILT.get(key)
-    if built is None:
-        stand_ins = {name_: _stand_in(n, value) for n, (name_, value) in enumerate(values.items())}
-        sql, params = build(**stand_ins)
-        which = {stand_in: name_ for name_, stand_in in stand_ins.items()}
-        template = [(True, which[p]) if isinstance(p, int | str) and not isinstance(p, bool) and p in which
-                    else (False, p) for p in params]
-        missing = set(stand_ins) - {v for is_value, v in template if is_value}
-        if missing or any(isinstance(s, str) and s in sql for s in stand_ins.values()):
-            raise RuntimeError(f"{statement}: the values {sorted(missing) or '(inlined)'} are not plain parameters "
-                               "of the statement; it cannot be built once")
-        built = _BUILT[key] = (sql, template)
-    sql, template = built
-    return sql, [values[v] if is_value else v for is_value, v in template]
-
-
-_QUERIES: dict[tuple[Any, ...], tuple[str, list[tuple[bool, Any]], Callable[[list[tuple[Any, ...]]], list[Any]]]] = {}
+def _shape(statement: str, values: dict[str, Any]) -> tuple[Any, ...]:
+    """What a statement's cache is keyed by: its name, the vendor, and the length of each list value."""
+    return (statement, connection.vendor,
+            tuple((name_, len(v) if isinstance(v, list | tuple) else None) for name_, v in values.items()))
 
 
 def _stand_ins(values: dict[str, Any]) -> dict[str, Any]:
+    """A distinct stand-in for each value, and for each element of a list value."""
     out: dict[str, Any] = {}
     n = 0
     for name_, value in values.items():
@@ -72,6 +54,45 @@ def _stand_ins(values: dict[str, Any]) -> dict[str, Any]:
             out[name_] = _stand_in(n, value)
             n += 1
     return out
+
+
+def _template(statement: str, sql: str, params: Sequence[Any], stand_ins: dict[str, Any]) -> list[tuple[bool, Any]]:
+    """The statement's parameters, each a constant or where to take the call's value from ((name, index in the
+    list or None)); refused when a value is not a plain parameter (rewritten on the way, or written into the text)."""
+    which: dict[Any, tuple[str, int | None]] = {}
+    for name_, v in stand_ins.items():
+        if isinstance(v, list):
+            which.update({s: (name_, i) for i, s in enumerate(v)})
+        else:
+            which[v] = (name_, None)
+    template = [(True, which[p]) if isinstance(p, int | str) and not isinstance(p, bool) and p in which
+                else (False, p) for p in params]
+    missing = set(which.values()) - {v for is_value, v in template if is_value}
+    if missing or any(isinstance(s, str) and s in sql for s in which):
+        raise RuntimeError(f"{statement}: the values {sorted(n for n, _i in missing) or '(inlined)'} are not plain "
+                           "parameters of the statement; it cannot be built once")
+    return template
+
+
+def _filled(template: list[tuple[bool, Any]], values: dict[str, Any]) -> list[Any]:
+    return [(values[v[0]] if v[1] is None else values[v[0]][v[1]]) if is_value else v for is_value, v in template]
+
+
+def built_once(statement: str, build: Callable[..., tuple[str, Sequence[Any]]], /,
+               **values: Any) -> tuple[str, list[Any]]:
+    """(sql, params) of `build(**values)`, with `build` run once per process, vendor and shape (the lengths of list
+    values) on stand-in values (the `statement` names it)."""
+    key = _shape(statement, values)
+    built = _BUILT.get(key)
+    if built is None:
+        stand_ins = _stand_ins(values)
+        sql, params = build(**stand_ins)
+        built = _BUILT[key] = (sql, _template(statement, sql, params, stand_ins))
+    sql, template = built
+    return sql, _filled(template, values)
+
+
+_QUERIES: dict[tuple[Any, ...], tuple[str, list[tuple[bool, Any]], Callable[[list[tuple[Any, ...]]], list[Any]]]] = {}
 
 
 def _reader(queryset: QuerySet[Any], compiler: Any) -> Callable[[list[tuple[Any, ...]]], list[Any]]:
@@ -123,8 +144,7 @@ def query_once(statement: str, make: Callable[..., QuerySet[Any]], /, **values: 
     """What `list(make(**values))` gives, with the queryset built and compiled once per process, vendor and
     shape (the lengths of list values); the `statement` names it. Values are ids and keys (int or str), or
     lists of them."""
-    shape = tuple((name_, len(v) if isinstance(v, list | tuple) else None) for name_, v in values.items())
-    key = (statement, connection.vendor, shape)
+    key = _shape(statement, values)
     built = _QUERIES.get(key)
     if built is None:
         stand_ins = _stand_ins(values)
@@ -135,24 +155,11 @@ def query_once(statement: str, make: Callable[..., QuerySet[Any]], /, **values: 
         except EmptyResultSet:  # nothing can match (an empty list of ids): no statement
             _QUERIES[key] = ("", [], lambda rows: [])
             return []
-        which: dict[Any, tuple[str, int | None]] = {}
-        for name_, v in stand_ins.items():
-            if isinstance(v, list):
-                which.update({s: (name_, i) for i, s in enumerate(v)})
-            else:
-                which[v] = (name_, None)
-        template = [(True, which[p]) if isinstance(p, int | str) and not isinstance(p, bool) and p in which
-                    else (False, p) for p in params]
-        used = {v for is_value, v in template if is_value}
-        if set(which.values()) - used or any(isinstance(s, str) and s in sql for s in which):
-            raise RuntimeError(f"{statement}: some values are not plain parameters of the statement; it cannot be "
-                               "built once")
-        built = _QUERIES[key] = (sql, template, _reader(queryset, compiler))
+        built = _QUERIES[key] = (sql, _template(statement, sql, params, stand_ins), _reader(queryset, compiler))
     sql, template, read = built
     if not sql:
         return []
-    params = [(values[v[0]] if v[1] is None else values[v[0]][v[1]]) if is_value else v for is_value, v in template]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, _filled(template, values))
         rows = cursor.fetchall()
     return read(rows)

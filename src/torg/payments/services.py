@@ -26,7 +26,7 @@ from torg.core.documents import (
 )
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.money import round_money
-from torg.core.statements import query_once
+from torg.core.statements import built_once, query_once
 from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
 from torg.sales.models import ClientAdvances, ClientSettlementsTotal, OrderStatus, SalesOrder, Shipment
 
@@ -127,21 +127,27 @@ def left_to_pay(organization_id: int, partner_id: int,
     return result
 
 
-def _settled_and_open(organization_id: int, partner_id: int, order_ids: list[int], shipment_ids: list[int]
-                      ) -> tuple[dict[tuple[int | None, int | None], tuple[Decimal, Decimal]], list[SalesOrder]]:
-    """`_settled` of these orders and shipments, and which of the orders can be paid (`_open_orders`, as partial
-    instances: id, status, amount): the two querysets sent as one statement, values as text so that they line up."""
-    settled_sql, settled_params = (_settled_rows(organization_id, partner_id, order_ids, shipment_ids)
-                                   .query.sql_with_params())
+def _settled_and_open_sql(organization: int, partner: int, orders: list[int], shipments: list[int]
+                          ) -> tuple[str, list[Any]]:
+    settled_sql, settled_params = _settled_rows(organization, partner, orders, shipments).query.sql_with_params()
     sql = (f"SELECT 't', CAST(s.order_id AS TEXT), CAST(s.shipment_id AS TEXT), CAST(s.shipped AS TEXT), "
            f"CAST(s.paid AS TEXT) FROM ({settled_sql}) s")
     params: list[Any] = list(settled_params)
-    if order_ids:
-        open_sql, open_params = (_open_orders(organization_id, partner_id, order_ids)
+    if orders:
+        open_sql, open_params = (_open_orders(organization, partner, orders)
                                  .values_list("id", "status", "amount").query.sql_with_params())
         sql += (f" UNION ALL SELECT 'o', CAST(o.id AS TEXT), o.status, CAST(o.amount AS TEXT), NULL "
                 f"FROM ({open_sql}) o")
         params += open_params
+    return sql, params
+
+
+def _settled_and_open(organization_id: int, partner_id: int, order_ids: list[int], shipment_ids: list[int]
+                      ) -> tuple[dict[tuple[int | None, int | None], tuple[Decimal, Decimal]], list[SalesOrder]]:
+    """`_settled` of these orders and shipments, and which of the orders can be paid (`_open_orders`, as partial
+    instances: id, status, amount): the two querysets sent as one statement, values as text so that they line up."""
+    sql, params = built_once("settled and open", _settled_and_open_sql, organization=organization_id,
+                             partner=partner_id, orders=order_ids, shipments=shipment_ids)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         rows = cursor.fetchall()
@@ -250,7 +256,8 @@ def _refuse_paid_twice(payment: IncomingPayment, lines: Sequence[PaymentAllocati
                   orders=order_ids, shipments=shipment_ids, org=payment.organization_id, partner=payment.partner_id)}
     # An object owes at least what shipped: only one paid beyond that needs its order's amount and status.
     beyond = sorted({o for (o, _s), (shipped, paid) in totals.items() if o and paid > shipped})
-    orders = {o["pk"]: o for o in SalesOrder.objects.filter(pk__in=beyond).values("pk", "amount", "status")}
+    orders = ({o["pk"]: o for o in SalesOrder.objects.filter(pk__in=beyond).values("pk", "amount", "status")}
+              if beyond else {})
     errors: dict[str, list[str]] = {}
     for n, line in enumerate(lines, start=1):
         shipped, paid = totals.get((line.order_id, line.shipment_id), (ZERO, ZERO))

@@ -235,7 +235,7 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
 
     `loaded` gives orders the caller holds as they were just saved (with their lines and stages): they are not
     read again. The company's auto-close setting is read only when an order is done."""
-    from torg.core.documents import log_change, upsert_rows
+    from torg.core.documents import upsert_rows, write_and_log
     from torg.core.models import ChangeLogEntry, SystemSettings
     from torg.sales.models import OrderState, OrderStateCode, OrderStatus, SalesOrder
 
@@ -280,13 +280,11 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
         # Everything is shipped and paid: the order's movements are the same closed or not, so only the
         # status changes (users of 1C complain that orders stay "ready to close" for ever).
         table = connection.ops.quote_name(SalesOrder._meta.db_table)
-        with connection.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET status = %s WHERE id IN ({', '.join(['%s'] * len(closing))})",
-                           [OrderStatus.CLOSED.value, *(o.pk for o in closing)])
+        write_and_log(f"UPDATE {table} SET status = %s WHERE id IN ({', '.join(['%s'] * len(closing))})",
+                      [OrderStatus.CLOSED.value, *(o.pk for o in closing)],
+                      [(order, None, [(ChangeLogEntry.Action.CHANGED, {"status": [order.status, OrderStatus.CLOSED]})],
+                        "closed automatically: shipped and paid") for order in closing])
         for order in closing:
-            log_change(order, ChangeLogEntry.Action.CHANGED, None,
-                       changes={"status": [order.status, OrderStatus.CLOSED]},
-                       comment="closed automatically: shipped and paid")
             order.status = OrderStatus.CLOSED
 
 

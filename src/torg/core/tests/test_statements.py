@@ -45,6 +45,8 @@ def test_a_statement_built_once_is_sent_with_each_calls_values(monkeypatch):
 def test_values_the_statement_does_not_take_as_plain_parameters_are_refused(monkeypatch):
     monkeypatch.setattr(statements, "_BUILT", {})
     with pytest.raises(TypeError):
+        built_once("amount", lambda amount: ("SELECT %s", [amount]), amount=1.5)
+    with pytest.raises(RuntimeError, match="not plain parameters"):  # a list sent as one value: not its elements
         built_once("ids", lambda ids: ("SELECT 1", [ids]), ids=[1, 2])
     with pytest.raises(RuntimeError, match="not plain parameters"):  # written into the text: not replaceable
         built_once("inlined", lambda name: (f"SELECT '{name}'", []), name="x")
