@@ -506,6 +506,26 @@ def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, retu
         obj._state.db = db.alias
 
 
+_UPDATE_SQL: dict[tuple[Any, ...], str] = {}
+
+
+def update_row(obj: models.Model, fields: Sequence[models.Field]) -> None:
+    """Write these fields of an existing row (what `save(update_fields=…)` does for plain fields, without signals),
+    with the statement built once per model and set of fields."""
+    if not fields:
+        return
+    db = transaction.get_connection()
+    key = (db.vendor, obj._meta.label_lower, tuple(f.attname for f in fields))
+    sql = _UPDATE_SQL.get(key)
+    if sql is None:
+        qn = db.ops.quote_name
+        sql = _UPDATE_SQL[key] = (f"UPDATE {qn(obj._meta.db_table)} SET "
+                                  + ", ".join(f"{qn(f.column)} = %s" for f in fields)
+                                  + f" WHERE {qn(obj._meta.pk.column)} = %s")  # type: ignore[union-attr]
+    with db.cursor() as cursor:
+        cursor.execute(sql, [*(f.get_db_prep_save(f.pre_save(obj, False), db) for f in fields), obj.pk])
+
+
 _UPSERT_SQL: dict[tuple[Any, ...], tuple[str, list[models.Field]]] = {}
 
 
@@ -789,9 +809,8 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
             document.posted = was_posted
             document.updated_at = timezone.now()
             # The row is locked and `current` is what it holds: only the columns that differ are written.
-            document.save(update_fields=[f.attname for f in document._meta.concrete_fields
-                                         if not f.primary_key and getattr(document, f.attname)
-                                         != getattr(current, f.attname)] or ["version"])
+            update_row(document, [f for f in document._meta.concrete_fields
+                                  if not f.primary_key and getattr(document, f.attname) != getattr(current, f.attname)])
             if lines is not None:
                 _replace_lines(document, lines, new=False)
             changes = diff_snapshots(before, snapshot(document, with_lines=lines is not None))
@@ -851,13 +870,22 @@ def _replace_lines(document: Document, lines: Sequence[DocumentLine], *, new: bo
 def _hold_lines(document: Document, manager: Any, lines: Sequence[DocumentLine]) -> None:
     """Keep the lines just written as the document's `lines.all()` (what a prefetch would hold), so that its
     movements() need not read back what this transaction wrote. Dropped when the next save replaces them."""
-    name = manager.field.remote_field.cache_name
-    cache = document.__dict__.setdefault("_prefetched_objects_cache", {})
+    hold_related(document, manager, sorted(lines, key=lambda ln: ln.line_no))
+
+
+def hold_related(obj: models.Model, manager: Any, related: Sequence[models.Model]) -> None:
+    """Keep `related` (read by the caller, in the manager's order) as what `obj.<manager>.all()` gives, as a
+    prefetch would, each pointing back at `obj`."""
+    field = manager.field
+    name = field.remote_field.cache_name
+    cache = obj.__dict__.setdefault("_prefetched_objects_cache", {})
     cache.pop(name, None)
     held = manager.get_queryset()
-    held._result_cache = sorted(lines, key=lambda ln: ln.line_no)
+    held._result_cache = list(related)
     held._prefetch_done = True
     cache[name] = held
+    for item in related:
+        field.set_cached_value(item, obj)
 
 
 def post_document(document: Document, *, user: Any = None) -> Document:

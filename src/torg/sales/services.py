@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, Sum, prefetch_related_objects
+from django.db.models import Q, Sum
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -23,6 +23,7 @@ from torg.catalogs.services import save_catalog_entry
 from torg.core import events
 from torg.core.documents import (
     clean_document,
+    hold_related,
     insert_rows,
     link_documents,
     lock_document,
@@ -715,6 +716,17 @@ def _send_to_approval(order: SalesOrder, deviations: Sequence[Deviation], user: 
         deviations=[d.as_dict() | {"requested_status": requested} for d in deviations])
 
 
+def _read_lines_and_stages(order: SalesOrder) -> tuple[list[SalesOrderLine], list[OrderPaymentStage]]:
+    """The order's lines and payment stages, held as its `lines.all()` and `stages.all()` (statements built once)."""
+    lines = query_once("lines of order", lambda pk: SalesOrderLine.objects.filter(document_id=pk)
+                       .order_by("line_no", "id"), pk=order.pk)
+    stages = query_once("stages of order", lambda pk: OrderPaymentStage.objects.filter(order_id=pk)
+                        .order_by("id"), pk=order.pk)
+    hold_related(order, order.lines, lines)
+    hold_related(order, order.stages, stages)
+    return lines, stages
+
+
 def _lines_of(order: SalesOrder) -> list[SalesOrderLine]:
     return list(SalesOrderLine.objects.filter(document_id=order.pk).order_by("line_no"))
 
@@ -739,8 +751,7 @@ def set_order_status(order: SalesOrder, status: str, *, user: Any = None) -> Sal
             raise CoreError(ErrorCode.INVALID, _("%(doc)s is closed: its status no longer changes.") % {"doc": current})
         if current.deletion_mark:
             raise CoreError(ErrorCode.DELETION_MARKED, _("%(doc)s is marked for deletion.") % {"doc": current})
-        prefetch_related_objects([current], "lines", "stages")
-        lines, stages = list(current.lines.all()), list(current.stages.all())
+        lines, stages = _read_lines_and_stages(current)
         current.status = status
         if status == OrderStatus.NOT_AGREED:
             current.approval = ApprovalState.NOT_NEEDED
