@@ -282,22 +282,21 @@ def next_number(document: Document) -> str:
     return f"{prefix}-{value:06d}" if prefix else f"{value:06d}"
 
 
-def _number_new_document(document: Document, user: Any = None,
-                          entries: Sequence[tuple[str, dict[str, Any]]] = ()) -> None:
+def _number_new_document(document: Document, user: Any = None, entries: Sequence[tuple[str, dict[str, Any]]] = (),
+                          writes: Sequence[tuple[str, Sequence[Any]]] = ()) -> None:
     """Give a document inserted in this transaction its number, as late as possible, and write the change-log
-    `entries` of the call.
+    `entries` of the call and the `writes` its posting left for the end (`write_later`).
 
     The sequence row stays locked from here to the commit, so documents of one type created at the same
     time wait for each other only that long, not for each other's whole posting. On PostgreSQL the
-    sequence is advanced, the number written and the log entries inserted in one statement."""
+    sequence is advanced, the number written, the log entries inserted and the writes run in one statement."""
     db = transaction.get_connection()
     qn = db.ops.quote_name
     sequence, table = qn(NumberSequence._meta.db_table), qn(document._meta.db_table)
     if db.vendor != "postgresql":
         document.number = next_number(document)
-        with db.cursor() as cursor:
-            cursor.execute(f"UPDATE {table} SET number = %s WHERE id = %s", [document.number, document.pk])
-        _log_changes(document, user, entries)
+        write_and_log([*writes, (f"UPDATE {table} SET number = %s WHERE id = %s", [document.number, document.pk])],
+                      [(document, user, entries, "")])
         return
     prefix = document.number_prefix()
     sql = (f"WITH n AS (INSERT INTO {sequence} (scope, last_value) VALUES (%s, 1) ON CONFLICT (scope) "
@@ -306,9 +305,10 @@ def _number_new_document(document: Document, user: Any = None,
            f"length(n.last_value::text)), '0') FROM n WHERE {table}.id = %s RETURNING {table}.number)")
     params = [_number_scope(document, prefix), f"{prefix}-" if prefix else "", document.pk]
     if entries:  # a data-modifying part runs whether or not the final SELECT reads it
-        log_sql, log_params = _log_statement(document, user, entries)
-        sql += f", l AS ({log_sql})"
-        params += log_params
+        writes = [*writes, _log_statement(document, user, entries)]
+    for n, (write_sql, write_params) in enumerate(writes):
+        sql += f", w{n} AS ({write_sql})"
+        params += list(write_params)
     with db.cursor() as cursor:
         cursor.execute(sql + " SELECT number FROM u", params)
         document.number = cursor.fetchone()[0]
@@ -414,13 +414,41 @@ def _log_changes(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict
         cursor.execute(sql, params)
 
 
-def write_and_log(sql: str, params: Sequence[Any],
-                  logged: Sequence[tuple[models.Model, Any, Sequence[tuple[str, dict[str, Any]]], str]]) -> None:
-    """Run a write that returns nothing, and write change-log entries (object, user, entries, comment) for it: one
-    statement on PostgreSQL (data-modifying WITH parts), one each elsewhere."""
+_LATER: contextvars.ContextVar[list[tuple[str, list[Any]]] | None] = contextvars.ContextVar(
+    "torg_writes_later", default=None)
+
+
+def write_later(writes: Sequence[tuple[str, Sequence[Any]]],
+                logged: Sequence[tuple[models.Model, Any, Sequence[tuple[str, dict[str, Any]]], str]] = ()) -> None:
+    """`write_and_log`, or — while a document is saved — with the save's last statement (its number or its log
+    entries), for writes nothing else in the save reads (the computed state of an order that a shipment or a
+    payment touches)."""
+    later = _LATER.get()
+    if later is None:
+        write_and_log(writes, logged)
+        return
+    later += [(sql, list(params)) for sql, params in writes]
+    later += [_log_statement(obj, user, entries, comment=comment) for obj, user, entries, comment in logged if entries]
+
+
+@contextmanager
+def _writes_at_the_end() -> Iterator[list[tuple[str, list[Any]]]]:
+    later: list[tuple[str, list[Any]]] = []
+    token = _LATER.set(later)
+    try:
+        yield later
+    finally:
+        _LATER.reset(token)
+
+
+def write_and_log(writes: Sequence[tuple[str, Sequence[Any]]],
+                  logged: Sequence[tuple[models.Model, Any, Sequence[tuple[str, dict[str, Any]]], str]] = ()) -> None:
+    """Run writes that return nothing (sql, params), and write change-log entries (object, user, entries, comment)
+    for them: one statement on PostgreSQL (data-modifying WITH parts, each on the snapshot before all of them),
+    one each elsewhere."""
     db = transaction.get_connection()
-    statements = [(sql, list(params))] + [_log_statement(obj, user, entries, comment=comment)
-                                          for obj, user, entries, comment in logged if entries]
+    statements = [(sql, list(params)) for sql, params in writes] + [
+        _log_statement(obj, user, entries, comment=comment) for obj, user, entries, comment in logged if entries]
     with db.cursor() as cursor:
         if db.vendor == "postgresql" and len(statements) > 1:
             cursor.execute("WITH " + ", ".join(f"w{n} AS ({s})" for n, (s, _p) in enumerate(statements))
@@ -529,13 +557,11 @@ def update_row(obj: models.Model, fields: Sequence[models.Field]) -> None:
 _UPSERT_SQL: dict[tuple[Any, ...], tuple[str, list[models.Field]]] = {}
 
 
-def upsert_rows(model: type[models.Model], objs: Sequence[models.Model], *, unique: Sequence[str],
-                update: Sequence[str]) -> None:
-    """INSERT rows for `objs`, overwriting the `update` fields of rows that exist with the same `unique` fields, in
-    one statement (what `bulk_create(update_conflicts=True)` does), built once per model and row count. The
-    objects get no primary keys."""
-    if not objs:
-        return
+def upsert_statement(model: type[models.Model], objs: Sequence[models.Model], *, unique: Sequence[str],
+                     update: Sequence[str]) -> tuple[str, list[Any]]:
+    """The INSERT of rows for `objs` that overwrites the `update` fields of rows that exist with the same `unique`
+    fields (what `bulk_create(update_conflicts=True)` does), built once per model and row count, and its values;
+    run it with `write_and_log`. The objects get no primary keys."""
     db = transaction.get_connection()
     key = (db.vendor, model._meta.label_lower, len(objs), tuple(unique), tuple(update))
     cached = _UPSERT_SQL.get(key)
@@ -553,8 +579,7 @@ def upsert_rows(model: type[models.Model], objs: Sequence[models.Model], *, uniq
     params: list[Any] = []
     for obj in objs:
         params.extend(f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields)
-    with db.cursor() as cursor:
-        cursor.execute(sql, params)
+    return sql, params
 
 
 _LOCK_SQL: dict[tuple[str, str, tuple[str, ...]], tuple[str, list[Any]]] = {}
@@ -792,7 +817,7 @@ def save_document(
 
 def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, expected_version: int | None,
           post: bool, locked: tuple[Document, dt.date | None] | None = None) -> Document:
-    with service_transaction():
+    with service_transaction(), _writes_at_the_end() as later:
         entries: list[tuple[str, dict[str, Any]]] = []
         if document.pk:
             current, lock = locked if locked is not None else _lock_document(type(document), document.pk)
@@ -848,9 +873,9 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
                 _post_in_transaction(document, has_stored=False, previous_date=None)
                 entries.append((ChangeLogEntry.Action.POSTED, {}))
             if not numbered:
-                _number_new_document(document, user, entries)
+                _number_new_document(document, user, entries, later)
                 return document
-        _log_changes(document, user, entries)
+        write_and_log(later, [(document, user, entries, "")])
     return document
 
 

@@ -235,7 +235,7 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
 
     `loaded` gives orders the caller holds as they were just saved (with their lines and stages): they are not
     read again. The company's auto-close setting is read only when an order is done."""
-    from torg.core.documents import upsert_rows, write_and_log
+    from torg.core.documents import upsert_statement, write_later
     from torg.core.models import ChangeLogEntry, SystemSettings
     from torg.sales.models import OrderState, OrderStateCode, OrderStatus, SalesOrder
 
@@ -274,18 +274,20 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
                                issue_difference=ev.issue_difference, updated_at=timezone.now()))
     fields = ["state", "event_date", "paid_amount", "paid_percent", "shipped_amount", "shipped_percent", "debt",
               "issue_difference", "updated_at"]
-    if rows:  # one statement: new rows inserted, existing ones overwritten
-        upsert_rows(OrderState, rows, unique=["order"], update=fields)
+    # One statement on PostgreSQL: the states (new rows inserted, existing ones overwritten) and, for orders that
+    # are done, their status and its log entry. Everything is shipped and paid: the order's movements are the same
+    # closed or not, so only the status changes (users of 1C complain that orders stay "ready to close" for ever).
+    writes = [upsert_statement(OrderState, rows, unique=["order"], update=fields)] if rows else []
     if closing:
-        # Everything is shipped and paid: the order's movements are the same closed or not, so only the
-        # status changes (users of 1C complain that orders stay "ready to close" for ever).
         table = connection.ops.quote_name(SalesOrder._meta.db_table)
-        write_and_log(f"UPDATE {table} SET status = %s WHERE id IN ({', '.join(['%s'] * len(closing))})",
-                      [OrderStatus.CLOSED.value, *(o.pk for o in closing)],
-                      [(order, None, [(ChangeLogEntry.Action.CHANGED, {"status": [order.status, OrderStatus.CLOSED]})],
-                        "closed automatically: shipped and paid") for order in closing])
-        for order in closing:
-            order.status = OrderStatus.CLOSED
+        writes.append((f"UPDATE {table} SET status = %s WHERE id IN ({', '.join(['%s'] * len(closing))})",
+                       [OrderStatus.CLOSED.value, *(o.pk for o in closing)]))
+    if writes:
+        write_later(writes, [(order, None, [(ChangeLogEntry.Action.CHANGED,
+                                               {"status": [order.status, OrderStatus.CLOSED]})],
+                                "closed automatically: shipped and paid") for order in closing])
+    for order in closing:
+        order.status = OrderStatus.CLOSED
 
 
 def refresh_states_of_shipments(shipment_ids: Sequence[int]) -> None:
