@@ -414,31 +414,69 @@ def _log_changes(obj: models.Model, user: Any, entries: Sequence[tuple[str, dict
         cursor.execute(sql, params)
 
 
-_LATER: contextvars.ContextVar[list[tuple[str, list[Any]]] | None] = contextvars.ContextVar(
-    "torg_writes_later", default=None)
+class _Later:
+    """What a save leaves for its last statement: writes nothing in the save reads any more, change-log entries, and
+    the number of a new document (given as late as possible). A caller that saves a document and then writes more
+    of the same change (an order's payment stages and computed state) holds the scope, and all of it goes at its
+    end: one statement on PostgreSQL."""
+
+    def __init__(self) -> None:
+        self.writes: list[tuple[str, list[Any]]] = []
+        self.rows: set[tuple[str, Any]] = set()  # (table, id) the writes update
+        self.logs: list[tuple[models.Model, Any, Sequence[tuple[str, dict[str, Any]]], str]] = []
+        self.numbered: list[tuple[Document, Any, Sequence[tuple[str, dict[str, Any]]]]] = []
+
+    def flush(self) -> None:
+        if not self.numbered:
+            write_and_log(self.writes, self.logs)
+            return
+        for document, user, entries in self.numbered[:-1]:
+            _number_new_document(document, user, entries)
+        document, user, entries = self.numbered[-1]
+        if (document._meta.db_table, document.pk) in self.rows:  # not two updates of one row in one statement
+            _number_new_document(document, user, entries)
+            write_and_log(self.writes, self.logs)
+            return
+        _number_new_document(document, user, entries,
+                             [*self.writes, *(_log_statement(o, u, e, comment=c) for o, u, e, c in self.logs if e)])
+
+
+_LATER: contextvars.ContextVar[_Later | None] = contextvars.ContextVar("torg_writes_later", default=None)
 
 
 def write_later(writes: Sequence[tuple[str, Sequence[Any]]],
-                logged: Sequence[tuple[models.Model, Any, Sequence[tuple[str, dict[str, Any]]], str]] = ()) -> None:
-    """`write_and_log`, or — while a document is saved — with the save's last statement (its number or its log
-    entries), for writes nothing else in the save reads (the computed state of an order that a shipment or a
-    payment touches)."""
+                logged: Sequence[tuple[models.Model, Any, Sequence[tuple[str, dict[str, Any]]], str]] = (), *,
+                updates: Iterable[models.Model] = ()) -> None:
+    """`write_and_log`, or — while a document is saved (`writes_at_the_end`) — with the save's last statement (its
+    number or its log entries), for writes nothing else in the save reads (the computed state of the orders a
+    document touches). `updates`: the rows the writes update."""
     later = _LATER.get()
     if later is None:
         write_and_log(writes, logged)
         return
-    later += [(sql, list(params)) for sql, params in writes]
-    later += [_log_statement(obj, user, entries, comment=comment) for obj, user, entries, comment in logged if entries]
+    later.writes += [(sql, list(params)) for sql, params in writes]
+    later.rows.update((obj._meta.db_table, obj.pk) for obj in updates)
+    later.logs += list(logged)
 
 
 @contextmanager
-def _writes_at_the_end() -> Iterator[list[tuple[str, list[Any]]]]:
-    later: list[tuple[str, list[Any]]] = []
+def writes_at_the_end() -> Iterator[_Later]:
+    """The scope of `write_later`: its writes, the log entries and the number of a new document saved in it go
+    with its last statement. Inside a caller's scope, the caller's."""
+    outer = _LATER.get()
+    if outer is not None:
+        yield outer
+        return
+    later = _Later()
     token = _LATER.set(later)
     try:
         yield later
-    finally:
         _LATER.reset(token)
+        token = None
+        later.flush()
+    finally:
+        if token is not None:
+            _LATER.reset(token)
 
 
 def write_and_log(writes: Sequence[tuple[str, Sequence[Any]]],
@@ -489,10 +527,50 @@ _INSERT_SQL: dict[tuple[str, str, int, bool], tuple[str, list[models.Field]]] = 
 
 
 def _plain_insert_possible(db: Any, model: type[models.Model]) -> bool:
-    return db.features.can_return_rows_from_bulk_insert and not any(
-        getattr(f, "generated", False) or getattr(f, "db_default", models.NOT_PROVIDED) is not models.NOT_PROVIDED
-        for f in model._meta.concrete_fields
-    )
+    key = (db.vendor, model._meta.label_lower)
+    plain = _PLAIN.get(key)
+    if plain is None:
+        plain = _PLAIN[key] = db.features.can_return_rows_from_bulk_insert and not any(
+            getattr(f, "generated", False) or getattr(f, "db_default", models.NOT_PROVIDED) is not models.NOT_PROVIDED
+            for f in model._meta.concrete_fields)
+    return plain
+
+
+_PLAIN: dict[tuple[str, str], bool] = {}
+
+
+def insert_statement(model: type[models.Model], objs: Sequence[models.Model]) -> tuple[str, list[Any]]:
+    """The INSERT of new plain rows for `objs` (no database defaults, no generated fields), built once per model
+    and row count, and its values; the objects get no primary keys (run it with `write_later`)."""
+    db = transaction.get_connection()
+    if not _plain_insert_possible(db, model):
+        raise TypeError(f"{model._meta.label}: not plain rows")
+    sql, fields = _insert_sql(db, model, len(objs), returning=False)
+    return sql, _insert_params(db, objs, fields)
+
+
+def _insert_sql(db: Any, model: type[models.Model], n: int, *, returning: bool) -> tuple[str, list[models.Field]]:
+    key = (db.vendor, model._meta.label_lower, n, returning)
+    cached = _INSERT_SQL.get(key)
+    if cached is None:
+        qn = db.ops.quote_name
+        pk = model._meta.pk
+        fields = [f for f in model._meta.concrete_fields if f is not pk]
+        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+        sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
+               + ", ".join([row] * n))
+        if returning:
+            sql += f" RETURNING {qn(pk.column)}"  # type: ignore[union-attr]
+        cached = _INSERT_SQL[key] = (sql, fields)
+    return cached
+
+
+def _insert_params(db: Any, objs: Sequence[models.Model], fields: Sequence[models.Field]) -> list[Any]:
+    params: list[Any] = []
+    for obj in objs:
+        obj._prepare_related_fields_for_save(operation_name="save")  # an unsaved related object is refused
+        params.extend(f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields)
+    return params
 
 
 def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, returning: bool = True) -> None:
@@ -504,26 +582,11 @@ def insert_rows(model: type[models.Model], objs: Sequence[models.Model], *, retu
     if not objs:
         return
     db = transaction.get_connection()
-    key = (db.vendor, model._meta.label_lower, len(objs), returning)
-    cached = _INSERT_SQL.get(key)
-    if cached is None:
-        if not _plain_insert_possible(db, model):
-            model._base_manager.bulk_create(list(objs))
-            return
-        qn = db.ops.quote_name
-        pk = model._meta.pk
-        fields = [f for f in model._meta.concrete_fields if f is not pk]
-        row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-        sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
-               + ", ".join([row] * len(objs)))
-        if returning:
-            sql += f" RETURNING {qn(pk.column)}"  # type: ignore[union-attr]
-        cached = _INSERT_SQL[key] = (sql, fields)
-    sql, fields = cached
-    params: list[Any] = []
-    for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="save")  # an unsaved related object is refused
-        params.extend(f.get_db_prep_save(f.pre_save(obj, True), db) for f in fields)
+    if not _plain_insert_possible(db, model):
+        model._base_manager.bulk_create(list(objs))
+        return
+    sql, fields = _insert_sql(db, model, len(objs), returning=returning)
+    params = _insert_params(db, objs, fields)
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         ids = [row[0] for row in cursor.fetchall()] if returning else []
@@ -817,7 +880,7 @@ def save_document(
 
 def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, expected_version: int | None,
           post: bool, locked: tuple[Document, dt.date | None] | None = None) -> Document:
-    with service_transaction(), _writes_at_the_end() as later:
+    with service_transaction(), writes_at_the_end() as later:
         entries: list[tuple[str, dict[str, Any]]] = []
         if document.pk:
             current, lock = locked if locked is not None else _lock_document(type(document), document.pk)
@@ -873,9 +936,9 @@ def _save(document: Document, lines: Sequence[DocumentLine] | None, user: Any, e
                 _post_in_transaction(document, has_stored=False, previous_date=None)
                 entries.append((ChangeLogEntry.Action.POSTED, {}))
             if not numbered:
-                _number_new_document(document, user, entries, later)
+                later.numbered.append((document, user, entries))
                 return document
-        write_and_log(later, [(document, user, entries, "")])
+        later.logs.append((document, user, entries, ""))
     return document
 
 

@@ -24,7 +24,7 @@ from torg.core import events
 from torg.core.documents import (
     clean_document,
     hold_related,
-    insert_rows,
+    insert_statement,
     link_documents,
     lock_document,
     log_change,
@@ -32,6 +32,8 @@ from torg.core.documents import (
     save_document,
     service_transaction,
     unpost_document,
+    write_later,
+    writes_at_the_end,
 )
 from torg.core.errors import CoreError, ErrorCode
 from torg.core.models import ChangeLogEntry
@@ -647,6 +649,9 @@ def save_order(order: SalesOrder, lines: Sequence[SalesOrderLine], *, stages: Se
                 _replace_stages(order, stages, new=created)
 
             _write_under_terms(order, lines, stages, user=user, write=write, review_deviations=review_deviations)
+        # The stages were held as the order's while it was saved (they were written last): the caller's order
+        # reads them from the database again, as before.
+        order.__dict__.get("_prefetched_objects_cache", {}).pop("stages", None)
     except CoreError:
         order.status, order.approval, order.agreed_at = before  # refused: the order in memory is as it was
         raise
@@ -657,7 +662,8 @@ def _write_under_terms(order: SalesOrder, lines: Sequence[SalesOrderLine], stage
                        user: Any, write: Callable[[], None], review_deviations: bool = True) -> None:
     """What every change of an order goes through, in its transaction: an agreed order that departs from its
     agreement goes to approval (unless the user may deviate), the payment terms are checked, `write()` saves it,
-    a new approval request replaces one still waiting, and the order's state is refreshed once."""
+    a new approval request replaces one still waiting, and the order's state is refreshed once. The order's new
+    number, its payment stages, its state and the log entries go in one statement at the end (`writes_at_the_end`)."""
     from torg.sales.states import refresh_order_states
 
     if order.status != OrderStatus.NOT_AGREED and review_deviations:
@@ -665,19 +671,20 @@ def _write_under_terms(order: SalesOrder, lines: Sequence[SalesOrderLine], stage
         if deviations and not has_capability(user, Cap.SALES_APPROVE) and not _approved_as_is(order, deviations):
             _send_to_approval(order, deviations, user, requested=order.status)
     _check_payment_terms(order, lines, user)
-    order._state_refreshed_by_caller = True  # type: ignore[attr-defined]
-    try:
-        write()
-    finally:
-        del order._state_refreshed_by_caller  # type: ignore[attr-defined]
-    pending = getattr(order, "_pending_approval", None)
-    if pending is not None:
-        # A newer request replaces one still waiting: the approver decides on the order as it is now.
-        order.approvals.filter(decision=OrderApproval.Decision.PENDING).delete()
-        pending.order = order
-        pending.save()
-        del order._pending_approval
-    refresh_order_states([order.pk], loaded={order.pk: (order, lines, stages)})
+    with writes_at_the_end():
+        order._state_refreshed_by_caller = True  # type: ignore[attr-defined]
+        try:
+            write()
+        finally:
+            del order._state_refreshed_by_caller  # type: ignore[attr-defined]
+        pending = getattr(order, "_pending_approval", None)
+        if pending is not None:
+            # A newer request replaces one still waiting: the approver decides on the order as it is now.
+            order.approvals.filter(decision=OrderApproval.Decision.PENDING).delete()
+            pending.order = order
+            pending.save()
+            del order._pending_approval
+        refresh_order_states([order.pk], loaded={order.pk: (order, lines, stages)})
 
 
 def _replace_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage], *, new: bool = False) -> None:
@@ -692,9 +699,9 @@ def _replace_stages(order: SalesOrder, stages: Sequence[OrderPaymentStage], *, n
     for stage in stages:
         stage.pk = None
         stage.order = order
-    insert_rows(OrderPaymentStage, list(stages))
-    if hasattr(order, "_prefetched_objects_cache"):
-        order._prefetched_objects_cache.pop("stages", None)
+    if stages:  # with the save's last statement: nothing in it reads them back (they are held as the order's)
+        write_later([insert_statement(OrderPaymentStage, list(stages))])
+    hold_related(order, order.stages, list(stages))
 
 
 def _approved_as_is(order: SalesOrder, deviations: Sequence[Deviation]) -> bool:

@@ -283,7 +283,7 @@ def refresh_order_states(order_ids: Iterable[int], *, loaded: dict[int, Loaded] 
         writes.append((f"UPDATE {table} SET status = %s WHERE id IN ({', '.join(['%s'] * len(closing))})",
                        [OrderStatus.CLOSED.value, *(o.pk for o in closing)]))
     if writes:
-        write_later(writes, [(order, None, [(ChangeLogEntry.Action.CHANGED,
+        write_later(writes, updates=closing, logged=[(order, None, [(ChangeLogEntry.Action.CHANGED,
                                                {"status": [order.status, OrderStatus.CLOSED]})],
                                 "closed automatically: shipped and paid") for order in closing])
     for order in closing:
