@@ -28,7 +28,14 @@ from torg.core.errors import CoreError, ErrorCode
 from torg.core.money import round_money
 from torg.core.statements import built_once, query_once
 from torg.payments.models import IncomingPayment, PaymentAllocation, PaymentMethod, Refund
-from torg.sales.models import ClientAdvances, ClientSettlementsTotal, OrderStatus, SalesOrder, Shipment
+from torg.sales.models import (
+    ClientAdvances,
+    ClientAdvancesTotal,
+    ClientSettlementsTotal,
+    OrderStatus,
+    SalesOrder,
+    Shipment,
+)
 
 ZERO = Decimal(0)
 
@@ -238,22 +245,39 @@ def _check_allocations(payment: IncomingPayment, lines: Sequence[PaymentAllocati
             % {"total": _fmt(total), "amount": _fmt(payment.amount or ZERO)})
 
 
-def _refuse_paid_twice(payment: IncomingPayment, lines: Sequence[PaymentAllocation]) -> None:
+def _paid_and_advance_sql(org: int, partner: int, orders: list[int], shipments: list[int],
+                          advance_key: str) -> tuple[str, list[Any]]:
+    settled_sql, settled_params = (ClientSettlementsTotal.objects.filter(
+        Q(order_id__in=orders) | Q(shipment_id__in=shipments), organization_id=org, partner_id=partner)
+        .values_list("order_id", "shipment_id", "shipped", "paid").query.sql_with_params())
+    advance_sql, advance_params = (ClientAdvancesTotal.objects.filter(key=advance_key).values_list("amount")
+                                   .query.sql_with_params())
+    return (f"SELECT 't', CAST(s.order_id AS TEXT), CAST(s.shipment_id AS TEXT), CAST(s.shipped AS TEXT), "
+            f"CAST(s.paid AS TEXT) FROM ({settled_sql}) s UNION ALL SELECT 'a', NULL, NULL, CAST(a.amount AS TEXT), "
+            f"NULL FROM ({advance_sql}) a", [*settled_params, *advance_params])
+
+
+def _refuse_paid_twice(payment: IncomingPayment, lines: Sequence[PaymentAllocation]) -> Decimal | None:
     """The allocation checked again once the payment is posted. Posting holds the row locks of the settlement totals
     it changed, so a concurrent payment to the same order or shipment has either committed (and is counted now) or
     waits for this one: of two cashiers paying the last 100.00 of an order, the second is refused instead of paying
-    it twice (the check before saving read the totals without a lock)."""
+    it twice (the check before saving read the totals without a lock). Returns the advance the client holds now,
+    read in the same statement (None without allocation lines: nothing was read)."""
     keys = {(ln.order_id, ln.shipment_id) for ln in lines}
     if not keys:
-        return
+        return None
     order_ids = sorted({o for o, _s in keys if o})
     shipment_ids = sorted({s for _o, s in keys if s})
-    totals = {(order_id, shipment_id): (round_money(shipped), round_money(paid))
-              for order_id, shipment_id, shipped, paid in query_once(
-                  "settlements of objects", lambda orders, shipments, org, partner: ClientSettlementsTotal.objects
-                  .filter(Q(order_id__in=orders) | Q(shipment_id__in=shipments), organization_id=org,
-                          partner_id=partner).values_list("order_id", "shipment_id", "shipped", "paid"),
-                  orders=order_ids, shipments=shipment_ids, org=payment.organization_id, partner=payment.partner_id)}
+    sql, params = built_once("paid and advance", _paid_and_advance_sql, org=payment.organization_id,
+                             partner=payment.partner_id, orders=order_ids, shipments=shipment_ids,
+                             advance_key=ClientAdvances.key_of((payment.organization_id, payment.partner_id)))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    advance = sum((Decimal(shipped) for part, _o, _s, shipped, _p in rows if part == "a"), ZERO)
+    totals = {(int(o) if o else None, int(s) if s else None):
+              (round_money(Decimal(shipped)), round_money(Decimal(paid)))
+              for part, o, s, shipped, paid in rows if part == "t"}
     # An object owes at least what shipped: only one paid beyond that needs its order's amount and status.
     beyond = sorted({o for (o, _s), (shipped, paid) in totals.items() if o and paid > shipped})
     orders = ({o["pk"]: o for o in SalesOrder.objects.filter(pk__in=beyond).values("pk", "amount", "status")}
@@ -273,6 +297,7 @@ def _refuse_paid_twice(payment: IncomingPayment, lines: Sequence[PaymentAllocati
                 % {"n": n, "left": _fmt(left), "excess": _fmt(line.amount - left)})
     if errors:
         raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
+    return round_money(advance)
 
 
 def _existing(model: type[Any], key: str | None) -> Any:
@@ -323,11 +348,11 @@ def register_payment(payment: IncomingPayment, lines: Sequence[PaymentAllocation
         if errors:
             raise CoreError(ErrorCode.INVALID, _("Please correct the errors below."), fields=errors)
         save_document(payment, chosen, user=user, post=True)
-        _refuse_paid_twice(payment, chosen)
+        advance = _refuse_paid_twice(payment, chosen)
         events.publish("payment_registered", payment=payment, user=user)
         from torg.sales.services import offset_advances
 
-        offset_advances(payment.organization_id, payment.partner_id, user=user, date=payment.date)
+        offset_advances(payment.organization_id, payment.partner_id, user=user, date=payment.date, advance=advance)
         return payment
 
     if key_is_new:
