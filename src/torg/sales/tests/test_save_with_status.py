@@ -15,6 +15,7 @@ from torg.sales.models import (
     OrderApproval,
     OrderBacklog,
     OrderPaymentStage,
+    OrderStateCode,
     OrderStatus,
     SalesOrder,
     SalesOrderLine,
@@ -98,3 +99,48 @@ def test_only_agreeing_or_releasing_happens_at_save(organization, warehouse, cli
                                                 expected_version=order.version, status=OrderStatus.TO_SECURE))
     assert error.fields["status"] == ["The order is already «to ship»: change its status with the status operation."]
     assert order.status == OrderStatus.TO_SHIP
+
+
+def test_an_orders_number_stages_state_and_log_are_written_last_and_together(
+        organization, warehouse, client_partner, milk, stocked, manager, django_assert_num_queries):
+    """An order's save writes its number, payment stages, computed state and log entries at its end: on PostgreSQL
+    in one statement (data-modifying WITH parts), elsewhere one by one — with the same result."""
+    from django.db import connection
+
+    from torg.core.models import ChangeLogEntry
+
+    order = _new(organization, client_partner, warehouse)
+    statements: list[str] = []
+
+    def spy(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        statements.append(sql)
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(spy):
+        services.save_order(order, [SalesOrderLine(item=milk, quantity=D(3), price=D(100))],
+                            stages=[OrderPaymentStage(kind=StageKind.CREDIT, percent=100, days=5)],
+                            user=manager, status=OrderStatus.TO_SHIP)
+    order.refresh_from_db()
+    assert order.number and order.state.state == OrderStateCode.SHIPPING
+    assert [(s.kind, s.amount) for s in order.stages.all()] == [(StageKind.CREDIT, D("300.00"))]
+    assert list(ChangeLogEntry.objects.filter(content_type__model="salesorder", object_id=order.pk)
+                .order_by("id").values_list("action", flat=True)) == ["created", "posted"]
+    last = [s for s in statements if "numbersequence" in s.lower()]
+    if connection.vendor == "postgresql":
+        assert len(last) == 1 and "sales_orderpaymentstage" in last[0] and "sales_orderstate" in last[0]
+        assert "core_changelogentry" in last[0]
+        assert [s for s in statements if "SAVEPOINT" not in s][-1] is last[0]  # nothing after it
+    registers_verify()
+
+
+def test_an_order_that_closes_itself_as_it_is_saved_still_gets_its_number(
+        organization, warehouse, client_partner, milk, bread, stocked, manager):
+    """Its number and its closing update the same row: they are not parts of one statement (PostgreSQL would keep
+    only one of them)."""
+    order = _new(organization, client_partner, warehouse)
+    services.save_order(order, [SalesOrderLine(item=milk, quantity=D(3), price=D(100), cancelled=True,
+                                               cancel_reason="client changed its mind")],
+                        stages=[], user=manager, status=OrderStatus.TO_SHIP)
+    order.refresh_from_db()
+    assert order.number.endswith("000001") and order.status == OrderStatus.CLOSED
+    assert order.state.state == OrderStateCode.CLOSED
