@@ -111,9 +111,10 @@ def _reader(queryset: QuerySet[Any], compiler: Any) -> Callable[[list[tuple[Any,
         return list(compiler.apply_converters(rows, converters)) if converters else rows
 
     if kind is ModelIterable:
-        if queryset._known_related_objects or queryset.query.annotation_select:
-            raise RuntimeError("query_once reads plain model rows (with select_related), not annotated ones")
+        if queryset._known_related_objects:
+            raise RuntimeError("query_once reads model rows with select_related and annotations, not known objects")
         klass_info = compiler.klass_info
+        annotations = list(compiler.annotation_col_map.items())
         model = klass_info["model"]
         start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
         init_list = [f[0].target.attname for f in compiler.select[start:end]]
@@ -125,6 +126,8 @@ def _reader(queryset: QuerySet[Any], compiler: Any) -> Callable[[list[tuple[Any,
                 obj = model.from_db(db, init_list, row[start:end])
                 for populator in populators:
                     populator.populate(row, obj)
+                for name_, position in annotations:
+                    setattr(obj, name_, row[position])
                 out.append(obj)
             return out
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q, Sum
+from django.db.models import CharField, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
@@ -975,9 +976,7 @@ def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, po
     order_ids = sorted({p.order_id for p in picks})
     known = _Orders.read(order_ids)
     orders, lines = known.orders, known.lines
-    left = {(order_id, int(line_code or 0)): Decimal(str(quantity)) for order_id, line_code, quantity in query_once(
-        "backlog of orders", lambda ids: OrderBacklogTotal.objects.filter(order_id__in=ids)
-        .values_list("order_id", "line_code", "quantity"), ids=order_ids)}
+    left = {key: Decimal(str(line.left or 0)) for key, line in lines.items()}
     _refuse_awaiting_prepayment(known, user)
     groups: dict[tuple[int, int], list[tuple[SalesOrder, SalesOrderLine, Decimal]]] = defaultdict(list)
     errors: dict[str, list[str]] = {}
@@ -1020,19 +1019,22 @@ def create_shipments_from_backlog(picks: Sequence[Pick], *, user: Any = None, po
 # ============================================================= shipments
 @dataclass
 class _Orders:
-    """The orders a shipment ships from and their lines, read once (by the backlog, or by the check)."""
+    """The orders a shipment ships from and their lines (each with `left`, what its backlog still holds), read once
+    (by the backlog, or by the check) in one statement: an order is known by its lines."""
 
     orders: dict[int, SalesOrder]
     lines: dict[tuple[int, int], SalesOrderLine]
 
     @classmethod
     def read(cls, order_ids: Iterable[int]) -> _Orders:
-        ids = sorted(set(order_ids))
-        orders = query_once("orders with states", lambda ids: SalesOrder.objects.filter(pk__in=ids)
-                            .select_related("state"), ids=ids)
-        lines = query_once("lines of orders", lambda ids: SalesOrderLine.objects.filter(document_id__in=ids)
-                           .order_by("document_id", "line_no"), ids=ids)
-        return cls({o.pk: o for o in orders}, {(ln.document_id, ln.code): ln for ln in lines})
+        orders: dict[int, SalesOrder] = {}
+        lines = {}
+        for line in query_once("lines of orders, with their orders and backlog", _lines_with_orders,
+                               ids=sorted(set(order_ids))):
+            order = orders.setdefault(line.document_id, line.document)
+            SalesOrderLine.document.field.set_cached_value(line, order)  # one instance per order
+            lines[(line.document_id, line.code)] = line
+        return cls(orders, lines)
 
     def awaiting_prepayment(self) -> list[SalesOrder]:
         from torg.sales.models import OrderState, OrderStateCode
@@ -1046,6 +1048,14 @@ class _Orders:
             if state.state == OrderStateCode.AWAITING_PREPAYMENT:
                 waiting.append(order)
         return sorted(waiting, key=lambda o: o.pk)
+
+
+def _lines_with_orders(ids: list[int]) -> Any:
+    left = (OrderBacklogTotal.objects.filter(order_id=OuterRef("document_id"),
+                                             line_code=Cast(OuterRef("code"), CharField()))
+            .values("order_id").annotate(left=Sum("quantity")).values("left"))
+    return (SalesOrderLine.objects.filter(document_id__in=ids).select_related("document__state")
+            .annotate(left=Subquery(left)).order_by("document_id", "line_no"))
 
 
 def _refuse_awaiting_prepayment(known: _Orders, user: Any) -> None:
