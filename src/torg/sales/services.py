@@ -19,7 +19,7 @@ from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
 from torg.catalogs.models import Contact, Counterparty, DeliveryAddress, Item, ItemKind, Partner
-from torg.catalogs.selectors import prices_of
+from torg.catalogs.selectors import kinds_and_prices, prices_of
 from torg.catalogs.services import save_catalog_entry
 from torg.core import events
 from torg.core.documents import (
@@ -209,11 +209,37 @@ def agreement_prices(agreement: TradeAgreement | None, item_ids: Iterable[int], 
         return {}
     known = agreement.__dict__.setdefault("_prices_read", {})
     wanted = set(item_ids)
-    missing = sorted(i for i in wanted if (i, day, agreement.price_type_id) not in known)
+    missing = _prices_missing(agreement, wanted, day)
     if missing:
-        found = prices_of(missing, agreement.price_type_id, day)
-        known.update({(i, day, agreement.price_type_id): found.get(i) for i in missing})
+        _remember_prices(agreement, day, missing, prices_of(missing, agreement.price_type_id, day))
     return {i: price for i in wanted if (price := known[(i, day, agreement.price_type_id)]) is not None}
+
+
+def _prices_missing(agreement: TradeAgreement, item_ids: Iterable[int], day: dt.date) -> list[int]:
+    known = agreement.__dict__.setdefault("_prices_read", {})
+    return sorted(i for i in set(item_ids) if (i, day, agreement.price_type_id) not in known)
+
+
+def _remember_prices(agreement: TradeAgreement, day: dt.date, item_ids: Iterable[int],
+                     found: dict[int, Decimal]) -> None:
+    agreement.__dict__.setdefault("_prices_read", {}).update(
+        {(i, day, agreement.price_type_id): found.get(i) for i in item_ids})
+
+
+def _kinds_with_prices(document: Any, lines: Sequence[Any]) -> dict[int, str]:
+    """The kinds of the lines' items, read with the agreement's prices of the lines without a price (kept with the
+    agreement for `fill_line_prices` and the deviations check): one statement."""
+    item_ids = sorted({ln.item_id for ln in lines if ln.item_id})
+    unpriced = [ln.item_id for ln in lines if ln.item_id and not ln.price]
+    agreement = agreement_of(document) if unpriced else None
+    if agreement is None:
+        return dict(query_once("item kinds", lambda ids: Item.objects.filter(pk__in=ids).order_by()
+                               .values_list("pk", "kind"), ids=item_ids))
+    day = timezone.localtime(document.date).date() if document.date else timezone.localdate()
+    missing = _prices_missing(agreement, unpriced, day)
+    kinds, found = kinds_and_prices(item_ids, missing, agreement.price_type_id, day)
+    _remember_prices(agreement, day, missing, found)
+    return kinds
 
 
 def schedule_template(agreement: TradeAgreement) -> list[tuple[str, Decimal, int]]:
@@ -577,9 +603,8 @@ def _check_securing_of_shipped_lines(order: SalesOrder, lines: Sequence[SalesOrd
 
 def _prepare_order(order: SalesOrder, lines: Sequence[SalesOrderLine],
                    stages: Sequence[OrderPaymentStage] | None) -> list[OrderPaymentStage]:
+    kinds = _kinds_with_prices(order, lines)
     fill_line_prices(order, lines)
-    kinds = dict(query_once("item kinds", lambda ids: Item.objects.filter(pk__in=ids).values_list("pk", "kind"),
-                            ids=sorted({ln.item_id for ln in lines if ln.item_id})))
     used = [ln.code for ln in lines if ln.code]
     next_code = max(used, default=0)
     if order.pk:
