@@ -247,9 +247,7 @@ def _check_allocations(payment: IncomingPayment, lines: Sequence[PaymentAllocati
 
 def _paid_and_advance_sql(org: int, partner: int, orders: list[int], shipments: list[int],
                           advance_key: str) -> tuple[str, list[Any]]:
-    settled_sql, settled_params = (ClientSettlementsTotal.objects.filter(
-        Q(order_id__in=orders) | Q(shipment_id__in=shipments), organization_id=org, partner_id=partner)
-        .values_list("order_id", "shipment_id", "shipped", "paid").query.sql_with_params())
+    settled_sql, settled_params = _settled_rows(org, partner, orders, shipments).query.sql_with_params()
     advance_sql, advance_params = (ClientAdvancesTotal.objects.filter(key=advance_key).values_list("amount")
                                    .query.sql_with_params())
     return (f"SELECT 't', CAST(s.order_id AS TEXT), CAST(s.shipment_id AS TEXT), CAST(s.shipped AS TEXT), "
