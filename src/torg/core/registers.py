@@ -187,7 +187,7 @@ class Register:
             for d in self.dimensions:
                 if d.to:
                     result[d.name] = models.ForeignKey(
-                        d.to, on_delete=models.PROTECT, related_name="+", null=True,
+                        d.to, on_delete=models.PROTECT, related_name="+", null=True, db_constraint=False,
                         db_index=indexed, verbose_name=d.verbose_name or d.name,
                     )
                 else:
@@ -202,7 +202,8 @@ class Register:
 
         movement_attrs: dict[str, Any] = {
             "__module__": module,
-            "recorder_type": models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+"),
+            "recorder_type": models.ForeignKey(ContentType, on_delete=models.PROTECT, related_name="+",
+                                               db_constraint=False, db_index=False),
             "recorder_id": models.PositiveBigIntegerField(),
             "line_no": models.PositiveIntegerField(default=0),
             "period": models.DateTimeField(),
@@ -226,13 +227,15 @@ class Register:
         if self.is_balance:
             total_attrs: dict[str, Any] = {
                 "__module__": module,
-                "key": models.CharField(max_length=255, unique=True),
+                "key": models.CharField(max_length=255),
                 **dim_fields(indexed=True),
                 **{r.name: resource_field(r) for r in self.resources},
                 "Meta": type("Meta", (), {
                     "app_label": self.app_label,
                     "db_table": f"{table}_total",
                     "verbose_name": self._model_label(pgettext_lazy("register table", "balance")),
+                    # a constraint, not unique=True: on PostgreSQL the latter also builds a LIKE index nobody reads
+                    "constraints": [models.UniqueConstraint(fields=["key"], name=_index_name(table, "tot_key"))],
                 }),
             }
             self.total_model = type(f"{camel}Total", (models.Model,), total_attrs)

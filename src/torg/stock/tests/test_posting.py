@@ -214,3 +214,23 @@ def test_invalid_lines_are_refused_with_field_errors(organization, warehouse, su
         transfer(organization, warehouse, warehouse, moment("2026-03-10"), [(milk, 0)], post=False)
     assert info.value.code == ErrorCode.INVALID
     assert set(info.value.fields) >= {"warehouse_to", "lines.1.quantity"}
+
+
+def test_a_register_still_protects_the_rows_it_refers_to_without_database_constraints(
+        organization, warehouse, supplier, milk):
+    """Register tables carry no foreign-key constraints in the database (core DESIGN.md); deleting an item their
+    rows refer to is refused all the same, by Django, and deletes nothing."""
+    from django.db.models import ProtectedError
+
+    from torg.stock.models import PurchaseLine
+
+    doc = purchase(organization, warehouse, supplier, moment("2026-03-10"), [(milk, 10, 100)])
+    PurchaseLine.objects.filter(document=doc).delete()  # only the register's rows refer to the item now
+
+    with pytest.raises(ProtectedError) as info:
+        milk.delete()
+
+    protected = {type(obj) for obj in info.value.protected_objects}
+    assert {StockMovement, StockTotal, StockMonthlyTotal, StockCostMovement} <= protected
+    assert type(milk).objects.filter(pk=milk.pk).exists()
+    assert Stock.balance(warehouse=warehouse, item=milk)["quantity"] == D("10.000")
