@@ -678,7 +678,7 @@ def table(results: dict[str, Any]) -> str:
     s = results["sizes"]
     lines = [
         "torg courier benchmark" + (" (--quick)" if results["quick"] else ""),
-        f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}",
+        fb.machine_line(m),
         f"software: Python {m['python']}, Django {m['django']}, PostgreSQL {m['postgresql']}",
         f"server: {results['server']}",
         f"data: {s['couriers']} couriers × {s['stops']} stops (+ {LEVEL_COURIERS * len(LEVELS)} couriers for the "
@@ -852,6 +852,7 @@ def main() -> None:
         "pages_under_target": bool(results.get("pages", {}).get("before", {}).get("all_under_target")),
     }
     results["total_s"] = round(time.perf_counter() - started, 1)
+    results["machine"]["reference_ms_end"] = fb.reference_ms()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
     print()

@@ -150,6 +150,43 @@ def run_in_child(cmd: list[str], env: dict[str, str], out: Path, postgresql_url:
 
 
 # ================================================================== machine
+def reference_ms() -> float:
+    """A fixed piece of pure-Python work (recursion, dicts, Decimal arithmetic), best of 5, in ms: how fast this
+    machine runs Python at the moment. Machines of this kind swing by up to two times from hour to hour; the
+    benchmarks record this figure when they start and when they end, so that runs from different hours can be
+    compared."""
+    from decimal import Decimal
+
+    def fib(n: int) -> int:
+        return n if n < 2 else fib(n - 1) + fib(n - 2)
+
+    def work() -> None:
+        fib(22)
+        rows = [{"line_no": k, "quantity": Decimal(k % 7) + Decimal("0.125"), "key": f"{k}|{k % 13}"}
+                for k in range(20_000)]
+        total = Decimal(0)
+        for row in rows:
+            total += (row["quantity"] * Decimal("1.22")).quantize(Decimal("0.01"))
+
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        work()
+        best = min(best, time.perf_counter() - t0)
+    return round(best * 1000, 1)
+
+
+def machine_line(m: dict[str, Any]) -> str:
+    """The machine as the benchmarks' tables print it, with the reference work's time at the start and end."""
+    line = f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}"
+    if m.get("reference_ms") is not None:
+        line += f"; reference Python work {m['reference_ms']} ms at the start"
+        if m.get("reference_ms_end") is not None:
+            line += f", {m['reference_ms_end']} ms at the end"
+        line += " (lower is faster)"
+    return line
+
+
 def describe_machine() -> dict[str, Any]:
     import sqlite3
 
@@ -179,6 +216,7 @@ def describe_machine() -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "postgresql": pg_reachable(),
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "reference_ms": reference_ms(),
     }
 
 
@@ -721,7 +759,7 @@ def table(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
         "torg foundation benchmark" + (" (--quick)" if results["quick"] else ""),
-        f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}",
+        machine_line(m),
         f"software: Python {m['python']}, Django {m['django']}, SQLite {m['sqlite']}, "
         f"PostgreSQL {m['postgresql'] or 'not available'}",
         "",
@@ -836,6 +874,7 @@ def main() -> None:
             log("web server memory")
             results["rss"] = measure_rss(var_dir, args.quick)
     results["total_s"] = round(time.perf_counter() - started, 1)
+    results["machine"]["reference_ms_end"] = reference_ms()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
     print()

@@ -566,7 +566,7 @@ def table(results: dict[str, Any]) -> str:
     m = results["machine"]
     lines = [
         "torg order-to-cash benchmark" + (" (--quick)" if results["quick"] else ""),
-        f"machine: {m['cpu']}, {m['cores']} cores, {m['ram_gb']} GB RAM, {m['os']}",
+        fb.machine_line(m),
         f"software: Python {m['python']}, Django {m['django']}, SQLite {m['sqlite']}, "
         f"PostgreSQL {m['postgresql'] or 'not available'}",
         "",
@@ -686,6 +686,7 @@ def main() -> None:
             else:
                 parser.error(f"unknown backend {backend!r}: use sqlite and/or postgresql")
     results["total_s"] = round(time.perf_counter() - started, 1)
+    results["machine"]["reference_ms_end"] = fb.reference_ms()
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(results, indent=2, ensure_ascii=False, default=str) + "\n")
     print()
